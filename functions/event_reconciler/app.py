@@ -1,0 +1,18 @@
+"""Reconciles the VPC a CloudTrail EC2 call names (CreateSubnet, CreateRouteTable; see template.yaml)."""
+
+from functools import cache
+
+from vpce_remediator.observability import logger
+from vpce_remediator.reconcile import Dependencies, handle_event
+from vpce_remediator.runtime import build_dependencies
+
+
+@cache
+def dependencies() -> Dependencies:
+    # Built at the first invocation, not at import, so a bad environment is a logged error.
+    return build_dependencies()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event, context):
+    return handle_event(event, dependencies())

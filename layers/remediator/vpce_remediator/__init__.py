@@ -1,0 +1,9 @@
+"""vpce-remediator: keeps opted-in private subnets supplied with the VPC endpoints their policy requires.
+
+The package is layered so that only ``snapshot`` (reads) and ``apply`` (writes) touch boto3:
+
+    events -> targets -> snapshot -> plan (pure) -> apply -> report
+"""
+
+MANAGED_BY_KEY = "managed-by"
+MANAGED_BY_VALUE = "vpce-remediator"

@@ -1,0 +1,111 @@
+"""The writes a plan can ask for. Each is the minimal change for one endpoint or security group.
+
+Every action names the IAM actions it needs (the template must grant exactly their union) and, where
+EC2 supports it, a ClientToken derived only from its inputs so a retried create is idempotent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import ClassVar
+
+SECURITY_GROUP_NAME = "vpce-remediator-endpoints"
+HTTPS = 443
+
+
+def client_token(kind: str, inputs: dict) -> str:
+    """A stable token (EC2 allows 64 ASCII chars) for the same create with the same inputs."""
+    digest = hashlib.sha256(json.dumps([kind, inputs], sort_keys=True).encode()).hexdigest()
+    return f"vpcer-{digest[:40]}"
+
+
+@dataclass(frozen=True)
+class Action:
+    vpc_id: str
+    kind: ClassVar[str]
+    permissions: ClassVar[tuple[str, ...]]
+
+    def describe(self) -> dict:
+        """Log fields: the action's inputs plus its kind."""
+        return {"action": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class CreateSecurityGroup(Action):
+    """The remediator's own group for its interface endpoints: HTTPS from the VPC's IPv4 CIDRs only."""
+
+    cidrs: tuple[str, ...]
+    kind: ClassVar[str] = "create_security_group"
+    permissions: ClassVar[tuple[str, ...]] = (
+        "ec2:CreateSecurityGroup",
+        "ec2:CreateTags",
+        "ec2:AuthorizeSecurityGroupIngress",
+    )
+
+
+@dataclass(frozen=True)
+class AuthorizeHttps(Action):
+    """Adds CIDRs the VPC gained since the group was made; never removes a rule."""
+
+    group_id: str
+    cidrs: tuple[str, ...]
+    kind: ClassVar[str] = "authorize_https"
+    permissions: ClassVar[tuple[str, ...]] = ("ec2:AuthorizeSecurityGroupIngress",)
+
+
+@dataclass(frozen=True)
+class CreateGatewayEndpoint(Action):
+    service: str
+    service_name: str
+    route_table_ids: tuple[str, ...]
+    kind: ClassVar[str] = "create_gateway_endpoint"
+    permissions: ClassVar[tuple[str, ...]] = ("ec2:CreateVpcEndpoint", "ec2:CreateTags")
+
+    @property
+    def client_token(self) -> str:
+        return client_token(self.kind, asdict(self))
+
+
+@dataclass(frozen=True)
+class AttachRouteTables(Action):
+    endpoint_id: str
+    service: str
+    route_table_ids: tuple[str, ...]
+    kind: ClassVar[str] = "attach_route_tables"
+    permissions: ClassVar[tuple[str, ...]] = ("ec2:ModifyVpcEndpoint",)
+
+
+@dataclass(frozen=True)
+class CreateInterfaceEndpoint(Action):
+    service: str
+    service_name: str
+    subnet_ids: tuple[str, ...]
+    private_dns: bool
+    # None: the group that a CreateSecurityGroup earlier in the same plan makes.
+    security_group_id: str | None
+    kind: ClassVar[str] = "create_interface_endpoint"
+    permissions: ClassVar[tuple[str, ...]] = ("ec2:CreateVpcEndpoint", "ec2:CreateTags")
+
+    def client_token_for(self, security_group_id: str) -> str:
+        return client_token(self.kind, {**asdict(self), "security_group_id": security_group_id})
+
+
+@dataclass(frozen=True)
+class AddSubnets(Action):
+    endpoint_id: str
+    service: str
+    subnet_ids: tuple[str, ...]
+    kind: ClassVar[str] = "add_subnets"
+    permissions: ClassVar[tuple[str, ...]] = ("ec2:ModifyVpcEndpoint",)
+
+
+ALL_ACTIONS: tuple[type[Action], ...] = (
+    CreateSecurityGroup,
+    AuthorizeHttps,
+    CreateGatewayEndpoint,
+    AttachRouteTables,
+    CreateInterfaceEndpoint,
+    AddSubnets,
+)

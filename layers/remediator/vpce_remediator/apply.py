@@ -1,0 +1,139 @@
+"""Writes: the only module that changes anything. Additive and idempotent by construction.
+
+Creates carry a ClientToken derived from their inputs, so a create retried after a lost response
+returns the endpoint the first attempt made. Nothing here deletes, detaches or revokes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from vpce_remediator import MANAGED_BY_KEY, MANAGED_BY_VALUE
+from vpce_remediator.actions import (
+    HTTPS,
+    SECURITY_GROUP_NAME,
+    Action,
+    AddSubnets,
+    AttachRouteTables,
+    AuthorizeHttps,
+    CreateGatewayEndpoint,
+    CreateInterfaceEndpoint,
+    CreateSecurityGroup,
+)
+from vpce_remediator.models import GATEWAY, INTERFACE
+
+CREATED = "created"
+ATTACHED = "attached"
+AUTHORIZED = "authorized"
+WOULD_CHANGE = "would_change"
+FAILED = "failed"
+# An endpoint a ClientToken can hand back that no longer serves anything.
+_GONE = frozenset({"deleting", "deleted", "failed", "rejected", "expired"})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: Action
+    result: str
+    resource_id: str | None = None
+    error_code: str | None = None
+    error: str | None = None
+
+
+def apply_actions(ec2: Any, actions: tuple[Action, ...], dry_run: bool) -> list[Outcome]:
+    """Runs each action in order; one failing does not stop the others (unless they depend on it)."""
+    if dry_run:
+        return [Outcome(a, WOULD_CHANGE) for a in actions]
+    outcomes: list[Outcome] = []
+    group_id: str | None = None  # the group a CreateSecurityGroup in this run made
+    for action in actions:
+        try:
+            if isinstance(action, CreateInterfaceEndpoint) and action.security_group_id is None and group_id is None:
+                outcomes.append(Outcome(action, FAILED, error_code="DependencyFailed", error="security group was not created"))
+                continue
+            outcome = _apply(ec2, action, group_id)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            outcome = Outcome(action, FAILED, error_code=error.get("Code", "Unknown"), error=error.get("Message", str(exc)))
+        if isinstance(action, CreateSecurityGroup) and outcome.result == CREATED:
+            group_id = outcome.resource_id
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _apply(ec2: Any, action: Action, group_id: str | None) -> Outcome:
+    if isinstance(action, CreateSecurityGroup):
+        return Outcome(action, CREATED, _create_security_group(ec2, action))
+    if isinstance(action, AuthorizeHttps):
+        _authorize_https(ec2, action.group_id, action.cidrs)
+        return Outcome(action, AUTHORIZED, action.group_id)
+    if isinstance(action, CreateGatewayEndpoint):
+        params = {"VpcEndpointType": GATEWAY, "RouteTableIds": list(action.route_table_ids)}
+        return Outcome(action, CREATED, _create_endpoint(ec2, action, params, action.client_token))
+    if isinstance(action, CreateInterfaceEndpoint):
+        sg = action.security_group_id or group_id
+        assert sg is not None
+        params = {
+            "VpcEndpointType": INTERFACE,
+            "SubnetIds": list(action.subnet_ids),
+            "SecurityGroupIds": [sg],
+            # Always explicit: EC2 turns private DNS on when it is omitted.
+            "PrivateDnsEnabled": action.private_dns,
+        }
+        return Outcome(action, CREATED, _create_endpoint(ec2, action, params, action.client_token_for(sg)))
+    if isinstance(action, AttachRouteTables):
+        ec2.modify_vpc_endpoint(VpcEndpointId=action.endpoint_id, AddRouteTableIds=list(action.route_table_ids))
+        return Outcome(action, ATTACHED, action.endpoint_id)
+    if isinstance(action, AddSubnets):
+        ec2.modify_vpc_endpoint(VpcEndpointId=action.endpoint_id, AddSubnetIds=list(action.subnet_ids))
+        return Outcome(action, ATTACHED, action.endpoint_id)
+    raise TypeError(f"unknown action {type(action).__name__}")
+
+
+def _tags(name: str) -> list[dict[str, str]]:
+    return [{"Key": MANAGED_BY_KEY, "Value": MANAGED_BY_VALUE}, {"Key": "Name", "Value": name}]
+
+
+def _create_endpoint(ec2: Any, action: CreateGatewayEndpoint | CreateInterfaceEndpoint, params: dict, token: str) -> str:
+    name = f"vpce-remediator/{action.service}"
+    request = {
+        "VpcId": action.vpc_id,
+        "ServiceName": action.service_name,
+        "TagSpecifications": [{"ResourceType": "vpc-endpoint", "Tags": _tags(name)}],
+        **params,
+    }
+    endpoint = ec2.create_vpc_endpoint(ClientToken=token, **request)["VpcEndpoint"]
+    if endpoint.get("State", "").lower() in _GONE:
+        # The token remembered an endpoint someone has since deleted: this is a new create.
+        endpoint = ec2.create_vpc_endpoint(ClientToken=f"{token[:40]}-{endpoint['VpcEndpointId'][-16:]}", **request)[
+            "VpcEndpoint"
+        ]
+    return endpoint["VpcEndpointId"]
+
+
+def _create_security_group(ec2: Any, action: CreateSecurityGroup) -> str:
+    group_id = ec2.create_security_group(
+        GroupName=SECURITY_GROUP_NAME,
+        Description="HTTPS from the VPC to interface endpoints (vpce-remediator)",
+        VpcId=action.vpc_id,
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": _tags(SECURITY_GROUP_NAME)}],
+    )["GroupId"]
+    _authorize_https(ec2, group_id, action.cidrs)
+    return group_id
+
+
+def _authorize_https(ec2: Any, group_id: str, cidrs: tuple[str, ...]) -> None:
+    ec2.authorize_security_group_ingress(
+        GroupId=group_id,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": HTTPS,
+                "ToPort": HTTPS,
+                "IpRanges": [{"CidrIp": c, "Description": "VPC CIDR (vpce-remediator)"} for c in cidrs],
+            }
+        ],
+    )

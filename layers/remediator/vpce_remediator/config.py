@@ -1,0 +1,53 @@
+"""Typed configuration, validated once per container at the first invocation (not at import)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from vpce_remediator.errors import ConfigError
+
+_SERVICE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+
+
+class Mode(StrEnum):
+    REMEDIATE = "remediate"
+    REPORT = "report"
+
+
+@dataclass(frozen=True)
+class Settings:
+    opt_in_tag_key: str
+    gateway_services: tuple[str, ...]
+    interface_services: tuple[str, ...]
+    mode: Mode
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        key = env.get("OPT_IN_TAG_KEY", "").strip()
+        if not key:
+            raise ConfigError("OPT_IN_TAG_KEY is empty: set the OptInTagKey parameter")
+        mode_value = env.get("MODE", Mode.REMEDIATE.value).strip().lower()
+        try:
+            mode = Mode(mode_value)
+        except ValueError as exc:
+            raise ConfigError(f"MODE must be 'remediate' or 'report', got {mode_value!r}") from exc
+        return cls(
+            opt_in_tag_key=key,
+            gateway_services=_services(env, "GATEWAY_SERVICES"),
+            interface_services=_services(env, "INTERFACE_SERVICES"),
+            mode=mode,
+        )
+
+
+def _services(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    names = [part.strip().lower() for part in env.get(name, "").split(",") if part.strip()]
+    bad = [n for n in names if not _SERVICE.match(n)]
+    if bad:
+        raise ConfigError(f"{name} holds invalid service names: {', '.join(bad)}")
+    # Order is kept for readable logs; duplicates are dropped.
+    return tuple(dict.fromkeys(names))

@@ -1,0 +1,21 @@
+"""Domain errors. Each names what went wrong so logs and metrics can count it."""
+
+
+class RemediatorError(Exception):
+    """Base class: everything the remediator raises on purpose."""
+
+
+class ConfigError(RemediatorError):
+    """The function's environment is invalid; raised at the first invocation, never at import."""
+
+
+class InvalidEvent(RemediatorError):
+    """The event is not a CloudTrail EC2 API call this function can act on. Never retried."""
+
+
+class RemediationFailed(RemediatorError):
+    """At least one write failed; raised after the others were tried so Lambda retries the run."""
+
+    def __init__(self, failures: list[str]):
+        super().__init__(f"{len(failures)} remediation action(s) failed: {'; '.join(failures)}")
+        self.failures = failures

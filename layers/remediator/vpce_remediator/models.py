@@ -1,0 +1,143 @@
+"""The snapshot of one VPC that planning reads: plain frozen data, built by ``snapshot`` from EC2."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+GATEWAY = "Gateway"
+INTERFACE = "Interface"
+# Endpoints in these states serve (or are about to serve) traffic; deleted/failed ones do not.
+LIVE_ENDPOINT_STATES = frozenset({"pendingacceptance", "pending", "available", "modifying"})
+
+
+@dataclass(frozen=True)
+class Subnet:
+    id: str
+    vpc_id: str
+    az: str
+    available_ips: int = 0
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Route:
+    destination: str  # IPv4/IPv6 CIDR or prefix-list id
+    target: str  # igw-…, nat-…, vpce-…, local, …
+    state: str = "active"
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    id: str
+    vpc_id: str
+    is_main: bool = False
+    subnet_ids: frozenset[str] = frozenset()
+    routes: tuple[Route, ...] = ()
+
+    @property
+    def routes_to_internet_gateway(self) -> bool:
+        """A default route to an internet gateway is what makes a subnet public."""
+        return any(
+            r.destination in ("0.0.0.0/0", "::/0") and r.target.startswith("igw-") and r.state != "blackhole" for r in self.routes
+        )
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    id: str
+    vpc_id: str
+    service_name: str
+    type: str  # GATEWAY | INTERFACE
+    state: str = "available"
+    route_table_ids: frozenset[str] = frozenset()
+    subnet_ids: frozenset[str] = frozenset()
+    private_dns: bool = False
+
+    @property
+    def live(self) -> bool:
+        return self.state.lower() in LIVE_ENDPOINT_STATES
+
+
+@dataclass(frozen=True)
+class SecurityGroup:
+    """The one security group per VPC that the remediator owns for its interface endpoints."""
+
+    id: str
+    https_ingress_cidrs: frozenset[str] = frozenset()
+    # A group with our name but without our tag is someone else's: never write to it.
+    owned: bool = True
+
+
+@dataclass(frozen=True)
+class VpcDetails:
+    """Read only when an interface endpoint must be created: DNS attributes, CIDRs, our security group."""
+
+    cidrs: tuple[str, ...]
+    dns_support: bool
+    dns_hostnames: bool
+    security_group: SecurityGroup | None = None
+
+
+@dataclass(frozen=True)
+class VpcSnapshot:
+    vpc_id: str
+    subnets: tuple[Subnet, ...] = ()
+    route_tables: tuple[RouteTable, ...] = ()
+    endpoints: tuple[Endpoint, ...] = ()
+    details: VpcDetails | None = None
+
+    def with_details(self, details: VpcDetails) -> VpcSnapshot:
+        return replace(self, details=details)
+
+    def effective_route_table(self, subnet_id: str) -> RouteTable | None:
+        """The explicit association wins; otherwise the VPC's main route table applies."""
+        main = None
+        for table in self.route_tables:
+            if subnet_id in table.subnet_ids:
+                return table
+            if table.is_main:
+                main = table
+        return main
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """One endpoint service as DescribeVpcEndpointServices reports it."""
+
+    short_name: str  # "s3", "ecr.dkr"
+    service_name: str  # "com.amazonaws.eu-west-1.s3", "cn.com.amazonaws.cn-north-1.ecr.dkr"
+    type: str
+    azs: frozenset[str]
+    private_dns_name: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceCatalog:
+    """Endpoint services keyed by (short name, type); built once per container."""
+
+    services: Mapping[tuple[str, str], ServiceInfo]
+
+    @classmethod
+    def from_service_details(cls, details: list[dict], region: str) -> ServiceCatalog:
+        services: dict[tuple[str, str], ServiceInfo] = {}
+        marker = f".{region}."
+        for detail in details:
+            name = detail.get("ServiceName", "")
+            # Only AWS's own services: partner and private services can reuse the naming scheme.
+            if detail.get("Owner") != "amazon" or marker not in name:
+                continue
+            short = name.split(marker, 1)[1]
+            for kind in detail.get("ServiceType", []):
+                info = ServiceInfo(
+                    short_name=short,
+                    service_name=name,
+                    type=kind.get("ServiceType", ""),
+                    azs=frozenset(detail.get("AvailabilityZones", [])),
+                    private_dns_name=detail.get("PrivateDnsName"),
+                )
+                services[(short, info.type)] = info
+        return cls(services)
+
+    def get(self, short_name: str, endpoint_type: str) -> ServiceInfo | None:
+        return self.services.get((short_name, endpoint_type))

@@ -1,0 +1,156 @@
+"""Reads: EC2 state into the frozen models planning needs. The only module besides ``apply`` that calls EC2.
+
+A snapshot of any number of VPCs costs three paginated calls (subnets, route tables, endpoints), so
+the cost of an event does not grow with the size of the VPC. Details that only a create needs are
+read separately, and endpoint-service details once per container.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from vpce_remediator import MANAGED_BY_KEY, MANAGED_BY_VALUE
+from vpce_remediator.actions import HTTPS, SECURITY_GROUP_NAME
+from vpce_remediator.models import (
+    Endpoint,
+    Route,
+    RouteTable,
+    SecurityGroup,
+    ServiceCatalog,
+    Subnet,
+    VpcDetails,
+    VpcSnapshot,
+)
+
+# The IAM actions the reads below need; the template test holds the role to exactly these plus the writes.
+PERMISSIONS = (
+    "ec2:DescribeSubnets",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeVpcEndpointServices",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeVpcAttribute",
+    "ec2:DescribeSecurityGroups",
+)
+
+_ROUTE_TARGETS = (
+    "GatewayId",
+    "NatGatewayId",
+    "TransitGatewayId",
+    "VpcPeeringConnectionId",
+    "NetworkInterfaceId",
+    "InstanceId",
+    "EgressOnlyInternetGatewayId",
+    "LocalGatewayId",
+    "CarrierGatewayId",
+    "CoreNetworkArn",
+)
+
+
+def _pages(ec2: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict]:
+    for page in ec2.get_paginator(operation).paginate(**kwargs):
+        yield from page.get(key, [])
+
+
+def _vpc_filter(vpc_ids: Sequence[str]) -> list[dict]:
+    return [{"Name": "vpc-id", "Values": list(vpc_ids)}]
+
+
+def _tags(resource: dict) -> dict[str, str]:
+    return {t["Key"]: t.get("Value", "") for t in resource.get("Tags", [])}
+
+
+def read_snapshots(ec2: Any, vpc_ids: Sequence[str]) -> dict[str, VpcSnapshot]:
+    """Snapshots of the given VPCs; a VPC that no longer exists comes back empty."""
+    subnets: dict[str, list[Subnet]] = defaultdict(list)
+    tables: dict[str, list[RouteTable]] = defaultdict(list)
+    endpoints: dict[str, list[Endpoint]] = defaultdict(list)
+    for raw in _pages(ec2, "describe_subnets", "Subnets", Filters=_vpc_filter(vpc_ids)):
+        subnets[raw["VpcId"]].append(to_subnet(raw))
+    for raw in _pages(ec2, "describe_route_tables", "RouteTables", Filters=_vpc_filter(vpc_ids)):
+        tables[raw["VpcId"]].append(to_route_table(raw))
+    for raw in _pages(ec2, "describe_vpc_endpoints", "VpcEndpoints", Filters=_vpc_filter(vpc_ids)):
+        endpoints[raw["VpcId"]].append(to_endpoint(raw))
+    return {
+        vpc_id: VpcSnapshot(vpc_id, tuple(subnets[vpc_id]), tuple(tables[vpc_id]), tuple(endpoints[vpc_id])) for vpc_id in vpc_ids
+    }
+
+
+def to_subnet(raw: dict) -> Subnet:
+    return Subnet(
+        id=raw["SubnetId"],
+        vpc_id=raw["VpcId"],
+        az=raw["AvailabilityZone"],
+        available_ips=raw.get("AvailableIpAddressCount", 0),
+        tags=_tags(raw),
+    )
+
+
+def to_route_table(raw: dict) -> RouteTable:
+    associations = [
+        a for a in raw.get("Associations", []) if a.get("AssociationState", {}).get("State", "associated") == "associated"
+    ]
+    return RouteTable(
+        id=raw["RouteTableId"],
+        vpc_id=raw["VpcId"],
+        is_main=any(a.get("Main") for a in associations),
+        subnet_ids=frozenset(a["SubnetId"] for a in associations if a.get("SubnetId")),
+        routes=tuple(_route(r) for r in raw.get("Routes", [])),
+    )
+
+
+def _route(raw: dict) -> Route:
+    destination = raw.get("DestinationCidrBlock") or raw.get("DestinationIpv6CidrBlock") or raw.get("DestinationPrefixListId", "")
+    target = next((raw[k] for k in _ROUTE_TARGETS if raw.get(k)), "")
+    return Route(destination, target, raw.get("State", "active"))
+
+
+def to_endpoint(raw: dict) -> Endpoint:
+    return Endpoint(
+        id=raw["VpcEndpointId"],
+        vpc_id=raw["VpcId"],
+        service_name=raw["ServiceName"],
+        type=raw.get("VpcEndpointType", ""),
+        state=raw.get("State", ""),
+        route_table_ids=frozenset(raw.get("RouteTableIds", [])),
+        subnet_ids=frozenset(raw.get("SubnetIds", [])),
+        private_dns=bool(raw.get("PrivateDnsEnabled")),
+    )
+
+
+def read_details(ec2: Any, vpc_id: str) -> VpcDetails:
+    """What creating an interface endpoint needs: DNS attributes, IPv4 CIDRs and our security group."""
+    vpc = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
+    cidrs = tuple(
+        a["CidrBlock"] for a in vpc.get("CidrBlockAssociationSet", []) if a.get("CidrBlockState", {}).get("State") == "associated"
+    ) or (vpc["CidrBlock"],)
+    support = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsSupport")["EnableDnsSupport"]["Value"]
+    hostnames = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsHostnames")["EnableDnsHostnames"]["Value"]
+    groups = list(
+        _pages(
+            ec2,
+            "describe_security_groups",
+            "SecurityGroups",
+            Filters=[*_vpc_filter([vpc_id]), {"Name": "group-name", "Values": [SECURITY_GROUP_NAME]}],
+        )
+    )
+    group = to_security_group(groups[0]) if groups else None
+    return VpcDetails(cidrs=cidrs, dns_support=bool(support), dns_hostnames=bool(hostnames), security_group=group)
+
+
+def to_security_group(raw: dict) -> SecurityGroup:
+    cidrs = {
+        r["CidrIp"]
+        for p in raw.get("IpPermissions", [])
+        if p.get("IpProtocol") == "tcp" and p.get("FromPort") == HTTPS and p.get("ToPort") == HTTPS
+        for r in p.get("IpRanges", [])
+    }
+    return SecurityGroup(raw["GroupId"], frozenset(cidrs), owned=_tags(raw).get(MANAGED_BY_KEY) == MANAGED_BY_VALUE)
+
+
+def read_catalog(ec2: Any, region: str) -> ServiceCatalog:
+    """Every endpoint service of the region; one or two pages, read once per container."""
+    details = list(_pages(ec2, "describe_vpc_endpoint_services", "ServiceDetails"))
+    return ServiceCatalog.from_service_details(details, region)

@@ -1,0 +1,161 @@
+"""`make demo`: the remediator's main job, locally, on the emulated account (moto + fidelity layer).
+
+It builds a realistic VPC, sends the CloudTrail events EC2 would emit for it through the template's
+own EventBridge patterns to the real handlers, and prints the remediation log and a before/after
+table of each subnet's compliance. Then it delivers every event again, out of order, to show that
+duplicates cost three reads and no write.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections import Counter
+
+import boto3
+from moto import mock_aws
+from vpce_remediator.config import Settings
+from vpce_remediator.observability import logger
+from vpce_remediator.plan import COMPLIANT, SKIPPED, plan_vpc
+from vpce_remediator.policy import PolicySet
+from vpce_remediator.snapshot import read_catalog, read_details, read_snapshots
+
+from tests.emulation.account import Vpc
+from tests.emulation.fidelity import enforce
+from tests.emulation.lambda_runtime import Stack
+
+REGION = "eu-west-1"
+
+
+def build_account(ec2) -> Vpc:
+    vpc = Vpc.create(ec2, "10.20.0.0/16")
+    vpc.route_table("private-a")
+    vpc.route_table("private-b")
+    vpc.route_table("public", internet=True)
+    vpc.subnet("app-a", "eu-west-1a", route_table="private-a")
+    vpc.subnet("app-b", "eu-west-1b", route_table="private-b")
+    vpc.subnet("app-c", "eu-west-1c")  # on the main route table
+    vpc.subnet("web-a", "eu-west-1a", route_table="public")  # tagged, but public
+    vpc.subnet("scratch-b", "eu-west-1b", policy=None, route_table="private-b")  # never opted in
+    # The network team's S3 endpoint, on one table only: it is extended, not duplicated.
+    ec2.create_vpc_endpoint(
+        VpcId=vpc.id,
+        ServiceName=f"com.amazonaws.{REGION}.s3",
+        VpcEndpointType="Gateway",
+        RouteTableIds=[vpc.route_tables["private-a"]],
+        TagSpecifications=[{"ResourceType": "vpc-endpoint", "Tags": [{"Key": "Name", "Value": "network-team-s3"}]}],
+    )
+    return vpc
+
+
+def compliance(ec2, vpc: Vpc, settings: Settings) -> dict[str, str]:
+    """Each subnet's state, from the same read and plan the functions use (read-only)."""
+    snapshot = read_snapshots(ec2, [vpc.id])[vpc.id]
+    snapshot = snapshot.with_details(read_details(ec2, vpc.id))
+    plan = plan_vpc(snapshot, PolicySet.from_settings(settings), read_catalog(ec2, REGION), settings.opt_in_tag_key)
+    states: dict[str, list[str]] = {}
+    for f in plan.findings:
+        if f.status == SKIPPED and f.service is None:
+            states[f.subnet_id] = [f"skipped: {f.reason}"]
+        elif f.status != COMPLIANT:
+            states.setdefault(f.subnet_id, []).append(f"{f.service} {'skipped' if f.status == SKIPPED else 'missing'}")
+        else:
+            states.setdefault(f.subnet_id, [])
+    return {subnet: ", ".join(parts) or "compliant" for subnet, parts in states.items()}
+
+
+def print_table(vpc: Vpc, before: dict[str, str], after: dict[str, str]) -> None:
+    rows = [("subnet", "az", "route table", "before", "after")]
+    tables = {v: k for k, v in vpc.route_tables.items()}
+    for name, subnet_id in vpc.subnets.items():
+        table = next((t["RouteTableId"] for t in _tables(vpc) if subnet_id in _associated(t)), None)
+        rows.append((name, vpc.azs[name], tables.get(table, "main"), before[subnet_id], after[subnet_id]))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for i, row in enumerate(rows):
+        print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+        if i == 0:
+            print("  " + "  ".join("-" * w for w in widths))
+
+
+def _tables(vpc: Vpc) -> list[dict]:
+    return vpc.ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc.id]}])["RouteTables"]
+
+
+def _associated(table: dict) -> set[str]:
+    return {a["SubnetId"] for a in table.get("Associations", []) if a.get("SubnetId")}
+
+
+def print_log(records: list[dict], names: dict[str, str]) -> None:
+    """The remediation log as an operator reads it: per event, each change and each warning."""
+    by_event: dict[str, list[dict]] = {}
+    for r in records:
+        by_event.setdefault(r["function_request_id"], []).append(r)
+    for group in by_event.values():
+        summary = group[-1]
+        print(
+            f"  {summary.get('event_name')} (eventID {summary['correlation_id'][:8]}…): {summary.get('changes') or 'no change'}"
+        )
+        for r in group:
+            if r.get("record") == "change":
+                target = r.get("endpoint_id") or r.get("security_group_id")
+                added = r.get("route_table_ids") or r.get("subnet_ids") or r.get("cidrs") or []
+                what = r.get("endpoint_service") or "security group"
+                print(
+                    f"    {r['outcome']:<9} {r['action']:<26} {what:<12} {target}  <- {', '.join(names.get(a, a) for a in added)}"
+                )
+            elif r["level"] != "INFO":
+                print(f"    {r['level'].lower():<9} {names.get(r.get('subnet_id'), r.get('subnet_id'))}: {r.get('reason')}")
+
+
+def print_record(records: list[dict]) -> None:
+    change = next(r for r in reversed(records) if r.get("record") == "change")
+    print(f"\n{len(records)} JSON log records in all; one change record in full, as CloudWatch shows it:")
+    print("  " + json.dumps(change, indent=2).replace("\n", "\n  "))
+
+
+def main() -> None:
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+    with mock_aws(), enforce():
+        ec2 = boto3.session.Session(region_name=REGION).client("ec2")
+        calls: Counter = Counter()
+        boto3.setup_default_session(region_name=REGION)
+        boto3.DEFAULT_SESSION.events.register("before-call.ec2.*", lambda model, **_: calls.update([model.name]))
+        stack = Stack()
+        settings = Settings.from_env(stack.environment("EventReconcilerFunction"))
+        stream = io.StringIO()
+        logger.registered_handler.setStream(stream)
+
+        print("== vpce-remediator demo: emulated account, region eu-west-1 (moto + EC2 fidelity rules) ==\n")
+        vpc = build_account(ec2)
+        before = compliance(ec2, vpc, settings)
+        events = [vpc.route_table_event(name) for name in vpc.route_tables] + [vpc.subnet_event(n) for n in vpc.subnets]
+        print(f"Built {vpc.id}: {len(vpc.subnets)} subnets in 3 AZs, {len(vpc.route_tables)} route tables + main.")
+        print(f"Sending {len(events)} CloudTrail events through the template's EventBridge rules...\n")
+        delivered = [d for event in events for d in stack.publish(event)]
+        print(f"{len(delivered)} invocations of {sorted({d.function_id for d in delivered})}; EC2 calls: {dict(calls)}\n")
+        records = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+        names = {v: k for k, v in {**vpc.subnets, **vpc.route_tables, "main": vpc.main_route_table}.items()}
+        print("Remediation log (one block per event):")
+        print_log(records, names)
+        print_record(records)
+
+        calls.clear()
+        stream.truncate(0)
+        stream.seek(0)
+        for event in reversed(events):
+            stack.publish(event)
+        writes = {k: v for k, v in calls.items() if not k.startswith("Describe")}
+        print(f"\nRedelivered all {len(events)} events in reverse order: EC2 calls {dict(calls)}, writes {writes or 'none'}.\n")
+
+        print("Subnet compliance:")
+        print_table(vpc, before, compliance(ec2, vpc, settings))
+        endpoints = vpc.endpoints()
+        print(f"\nEndpoints in {vpc.id}:")
+        for e in sorted(endpoints, key=lambda e: e["ServiceName"]):
+            where = e["RouteTableIds"] if e["VpcEndpointType"] == "Gateway" else e["SubnetIds"]
+            print(f"  {e['VpcEndpointId']}  {e['VpcEndpointType']:<9} {e['ServiceName']:<36} {', '.join(where)}")
+
+
+if __name__ == "__main__":
+    main()

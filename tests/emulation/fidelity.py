@@ -1,0 +1,578 @@
+"""Fidelity layer: make moto's EC2 refuse what real EC2 refuses for VPC endpoints.
+
+moto keeps VPC endpoints in memory but skips several rules that real EC2
+enforces.  A suite that runs against plain moto can therefore be green while
+the same code fails in AWS.  ``enforce()`` patches moto's EC2 *backend model*
+(``moto.ec2.models.vpcs.VPCBackend``), not botocore, so the rules hold both
+in-process under ``moto.mock_aws()`` and behind ``moto.server.ThreadedMotoServer``
+running in the same process.  Refusals are raised as moto EC2 errors
+(subclasses of ``moto.ec2.exceptions.EC2ClientError``), so boto3 sees an
+ordinary ``botocore.exceptions.ClientError`` carrying the real error code.
+
+Usage::
+
+    with mock_aws(), enforce() as fidelity:
+        fidelity.restrict_service_azs("com.amazonaws.eu-west-1.ssm",
+                                      ["eu-west-1a", "eu-west-1b"])
+        ...  # boto3 calls
+
+Rules (error code, then why moto needs help):
+
+1. Interface endpoint: at most one subnet per Availability Zone, on
+   CreateVpcEndpoint ``SubnetIds`` and on ModifyVpcEndpoint ``AddSubnetIds``
+   (checked against the subnets the endpoint keeps after ``RemoveSubnetIds``).
+   -> ``DuplicateSubnetsInSameZone`` "Found another VPC endpoint subnet in the
+   availability zone of subnet-... . VPC endpoint subnets should be in
+   different availability zones supported by the VPC endpoint service."
+   moto accepts any number of subnets per AZ.
+
+2. The service must be offered in the subnet's AZ.  moto offers every service
+   in every AZ; ``Fidelity.restrict_service_azs(service, azs)`` narrows one.
+   DescribeVpcEndpointServices then reports only those ``AvailabilityZones``
+   for it (with or without ``ServiceNames=``; pagination untouched), and
+   Create/Modify with a subnet elsewhere is refused.
+   -> ``InvalidParameter`` "The VPC endpoint service <name> does not support
+   the availability zone of the subnet: subnet-... ."
+
+3. Private DNS on an interface endpoint needs the VPC attributes
+   enableDnsSupport and enableDnsHostnames both true.  ``PrivateDnsEnabled``
+   omitted means true for interface endpoints (real EC2 default for AWS
+   services), so code that forgets to set it is caught too.
+   -> ``InvalidParameter`` "Enabling private DNS requires both enableDnsSupport
+   and enableDnsHostnames VPC attributes set to true for vpc-..."
+   moto never looks at the VPC attributes.
+
+4. Only one interface endpoint with private DNS per service per VPC
+   (endpoints in state deleted/failed/rejected do not count).
+   -> ``InvalidParameter`` "private-dns-enabled cannot be set because there is
+   already a conflicting DNS domain for <dns name> in the VPC vpc-..."
+
+5. A route table can be associated with only one gateway endpoint per service
+   (CreateVpcEndpoint ``RouteTableIds``, ModifyVpcEndpoint
+   ``AddRouteTableIds``).  Re-adding a route table that is already on the same
+   endpoint is a no-op.
+   -> ``RouteAlreadyExists`` "route table rtb-... already has a route with
+   destination-prefix-list-id pl-..."
+   moto silently overwrites the first endpoint's route.
+
+6. ``ClientToken`` idempotency on CreateVpcEndpoint (per account and region):
+   same token + same parameters returns the endpoint created first, whatever
+   its state, and creates nothing; same token + different parameters
+   -> ``IdempotentParameterMismatch`` "Arguments on this idempotent request
+   are inconsistent with arguments used in previous request(s)."
+   Compared: VpcId, ServiceName, VpcEndpointType, SubnetIds, RouteTableIds,
+   SecurityGroupIds (each as a sorted set), PrivateDnsEnabled, PolicyDocument
+   (as the exact string sent).  moto ignores ClientToken.
+
+7. ModifyVpcEndpoint on a gateway endpoint keeps routes in step with its
+   route tables: ``AddRouteTableIds`` adds the route "prefix list of the
+   service -> vpce-..." to each added table (as moto's create already does,
+   using the managed prefix list named after the service), and
+   ``RemoveRouteTableIds`` removes that route again.  moto only edits the
+   endpoint's RouteTableIds list.
+
+8. An interface endpoint created without ``SecurityGroupIds`` gets the VPC's
+   default security group, as in real EC2 (moto attaches none).
+   ``Fidelity.endpoints_on_default_group(vpc_id)`` lists the endpoints that
+   use that group.
+
+Small normalisations that come with the rules: an omitted
+``VpcEndpointType`` is stored as ``Gateway`` (the real default; moto stores
+None, leaves it out of Describe and then crashes in DeleteVpcEndpoints), and a
+gateway endpoint reports ``PrivateDnsEnabled`` false (moto reports true).
+Missing route tables are refused before anything is stored (moto stores the
+endpoint first and then fails on the route).
+
+Thread safety: every check-then-create/modify sequence (and
+DeleteVpcEndpoints) runs under one re-entrant lock per ``enforce()``, so rule
+checks are atomic with the change they guard.
+
+Not covered: ModifyVpcEndpoint ``PrivateDnsEnabled`` (moto does not read the
+parameter at all), subnets/route tables from another VPC, endpoint lifecycle
+states (moto endpoints are ``available`` at once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.models import ec2_backends
+from moto.ec2.models.vpcs import VPCBackend
+
+__all__ = [
+    "ConflictingPrivateDnsDomain",
+    "DuplicateSubnetsInSameZone",
+    "Fidelity",
+    "IdempotentParameterMismatch",
+    "PrivateDnsNeedsVpcDnsAttributes",
+    "RouteAlreadyExists",
+    "ServiceNotInSubnetZone",
+    "enforce",
+]
+
+
+# --------------------------------------------------------------------------
+# Errors, shaped like the real EC2 ones.
+# --------------------------------------------------------------------------
+
+
+class DuplicateSubnetsInSameZone(EC2ClientError):
+    def __init__(self, subnet_id: str) -> None:
+        super().__init__(
+            "DuplicateSubnetsInSameZone",
+            f"Found another VPC endpoint subnet in the availability zone of "
+            f"{subnet_id}. VPC endpoint subnets should be in different "
+            f"availability zones supported by the VPC endpoint service.",
+        )
+
+
+class ServiceNotInSubnetZone(EC2ClientError):
+    def __init__(self, service_name: str, subnet_id: str) -> None:
+        super().__init__(
+            "InvalidParameter",
+            f"The VPC endpoint service {service_name} does not support the availability zone of the subnet: {subnet_id}.",
+        )
+
+
+class PrivateDnsNeedsVpcDnsAttributes(EC2ClientError):
+    def __init__(self, vpc_id: str) -> None:
+        super().__init__(
+            "InvalidParameter",
+            f"Enabling private DNS requires both enableDnsSupport and enableDnsHostnames VPC attributes set to true for {vpc_id}",
+        )
+
+
+class ConflictingPrivateDnsDomain(EC2ClientError):
+    def __init__(self, dns_name: str, vpc_id: str) -> None:
+        super().__init__(
+            "InvalidParameter",
+            f"private-dns-enabled cannot be set because there is already a "
+            f"conflicting DNS domain for {dns_name} in the VPC {vpc_id}",
+        )
+
+
+class RouteAlreadyExists(EC2ClientError):
+    def __init__(self, route_table_id: str, prefix_list_id: str) -> None:
+        super().__init__(
+            "RouteAlreadyExists",
+            f"route table {route_table_id} already has a route with destination-prefix-list-id {prefix_list_id}",
+        )
+
+
+class IdempotentParameterMismatch(EC2ClientError):
+    def __init__(self) -> None:
+        super().__init__(
+            "IdempotentParameterMismatch",
+            "Arguments on this idempotent request are inconsistent with arguments used in previous request(s).",
+        )
+
+
+# --------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------
+
+# Endpoints in these states hold no DNS domain and no route.
+_GONE_STATES = frozenset({"deleted", "failed", "rejected"})
+
+_PATCHED = (
+    "create_vpc_endpoint",
+    "modify_vpc_endpoint",
+    "delete_vpc_endpoints",
+    "describe_vpc_endpoint_services",
+)
+
+
+def _kind(endpoint_type: str | None) -> str:
+    """'interface', 'gateway' (also when omitted, as in EC2) or the raw type."""
+    if endpoint_type is None:
+        return "gateway"
+    return endpoint_type.lower()
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value)
+
+
+def _live(endpoint: Any) -> bool:
+    return str(endpoint.state).lower() not in _GONE_STATES
+
+
+def _prefix_list_id(backend: Any, service_name: str) -> str | None:
+    # Same lookup moto's create_vpc_endpoint uses for gateway endpoints.
+    for prefix_list in list(backend.managed_prefix_lists.values()):
+        if prefix_list.prefix_list_name == service_name:
+            return prefix_list.id
+    return None
+
+
+def _private_dns_name(backend: Any, service_name: str) -> str:
+    """The DNS domain private DNS claims for the service, as EC2 names it."""
+    try:
+        catalogue = VPCBackend._collect_default_endpoint_services(backend.account_id, backend.region_name)
+    except Exception:  # pragma: no cover - defensive; fall back to the pattern
+        catalogue = []
+    for service in catalogue:
+        if service.get("ServiceName") == service_name and service.get("PrivateDnsName"):
+            return str(service["PrivateDnsName"])
+    parts = service_name.split(".")
+    if len(parts) >= 4 and parts[0] == "com" and parts[1] == "amazonaws":
+        return f"{'.'.join(parts[3:])}.{parts[2]}.amazonaws.com"
+    return service_name
+
+
+def _bind(original: Any, backend: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
+    bound = inspect.signature(original).bind(backend, *args, **kwargs)
+    bound.apply_defaults()
+    arguments = dict(bound.arguments)
+    arguments.pop("self", None)
+    return arguments
+
+
+def _subnet_or_none(backend: Any, subnet_id: str) -> Any:
+    try:
+        return backend.get_subnet(subnet_id)
+    except EC2ClientError:
+        return None  # subnet deleted since; it no longer occupies its AZ
+
+
+def _unique(items: Iterable[str] | None) -> list[str]:
+    return list(dict.fromkeys(items or []))
+
+
+# --------------------------------------------------------------------------
+# The layer
+# --------------------------------------------------------------------------
+
+
+class Fidelity:
+    """State and rule checks for one ``enforce()`` block.
+
+    Public API: ``restrict_service_azs`` and ``endpoints_on_default_group``.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._service_azs: dict[str, tuple[str, ...]] = {}
+        # (account, region, token) -> (fingerprint, endpoint object)
+        self._tokens: dict[tuple[str, str, str], tuple[tuple, Any]] = {}
+
+    # ---- public -----------------------------------------------------------
+
+    def restrict_service_azs(self, service_name: str, azs: Iterable[str]) -> None:
+        """Offer ``service_name`` only in ``azs`` (AZ names, e.g. eu-west-1a).
+
+        Affects DescribeVpcEndpointServices and Create/ModifyVpcEndpoint
+        (rule 2).  Calling again replaces the previous restriction.
+        """
+        if isinstance(azs, str):
+            raise TypeError("azs must be a collection of AZ names, not a string")
+        with self._lock:
+            self._service_azs[service_name] = tuple(dict.fromkeys(azs))
+
+    def endpoints_on_default_group(self, vpc_id: str) -> list[str]:
+        """IDs (sorted) of live endpoints in ``vpc_id`` that use its default SG.
+
+        Raises LookupError if no moto backend knows the VPC.
+        """
+        with self._lock:
+            for backend in _existing_backends():
+                if vpc_id not in backend.vpcs:
+                    continue
+                default = backend.get_default_security_group(vpc_id)
+                if default is None:
+                    return []
+                return sorted(
+                    endpoint.id
+                    for endpoint in list(backend.vpc_end_points.values())
+                    if endpoint.vpc_id == vpc_id and _live(endpoint) and default.id in (endpoint.security_group_ids or [])
+                )
+        raise LookupError(f"no moto EC2 backend has VPC {vpc_id}")
+
+    # ---- internals --------------------------------------------------------
+
+    def _clear(self) -> None:
+        with self._lock:
+            self._service_azs.clear()
+            self._tokens.clear()
+
+    def _check_subnet_zones(self, service_name: str, subnets: list[Any]) -> None:
+        allowed = self._service_azs.get(service_name)
+        if allowed is None:
+            return
+        for subnet in subnets:
+            if subnet.availability_zone not in allowed:
+                raise ServiceNotInSubnetZone(service_name, subnet.id)
+
+    # Rule 1-6 and 8 on create.
+    def _create(self, original: Any, backend: Any, args: tuple, kwargs: dict) -> Any:
+        with self._lock:
+            a = _bind(original, backend, args, kwargs)
+            kind = _kind(a.get("endpoint_type"))
+            vpc_id = a["vpc_id"]
+            service_name = a["service_name"]
+            subnet_ids = list(a.get("subnet_ids") or [])
+            route_table_ids = list(a.get("route_table_ids") or [])
+            security_group_ids = list(a.get("security_group_ids") or [])
+            private_dns = a.get("private_dns_enabled")
+            if kind == "interface" and private_dns is None:
+                private_dns = True  # EC2 default for interface endpoints
+            elif kind == "gateway":
+                private_dns = False  # gateway endpoints have no private DNS
+
+            # Rule 6: ClientToken idempotency.
+            token = a.get("client_token")
+            token_key = None
+            fingerprint: tuple = ()
+            if token:
+                token_key = (backend.account_id, backend.region_name, token)
+                fingerprint = (
+                    vpc_id,
+                    service_name,
+                    kind,
+                    tuple(sorted(set(subnet_ids))),
+                    tuple(sorted(set(route_table_ids))),
+                    tuple(sorted(set(security_group_ids))),
+                    _truthy(private_dns),
+                    a.get("policy_document"),
+                )
+                seen = self._tokens.get(token_key)
+                if seen is not None:
+                    seen_fingerprint, seen_endpoint = seen
+                    if backend.vpc_end_points.get(seen_endpoint.id) is seen_endpoint:
+                        if seen_fingerprint != fingerprint:
+                            raise IdempotentParameterMismatch()
+                        return seen_endpoint
+                    del self._tokens[token_key]  # moto was reset under us
+
+            vpc = backend.get_vpc(vpc_id)  # InvalidVpcID.NotFound as in moto
+
+            if kind == "interface":
+                subnets = [backend.get_subnet(s) for s in subnet_ids]
+                # Rule 1.
+                zones: set[str] = set()
+                for subnet in subnets:
+                    if subnet.availability_zone in zones:
+                        raise DuplicateSubnetsInSameZone(subnet.id)
+                    zones.add(subnet.availability_zone)
+                # Rule 2.
+                self._check_subnet_zones(service_name, subnets)
+                if _truthy(private_dns):
+                    # Rule 3.
+                    if not (_truthy(vpc.enable_dns_support) and _truthy(vpc.enable_dns_hostnames)):
+                        raise PrivateDnsNeedsVpcDnsAttributes(vpc_id)
+                    # Rule 4.
+                    for other in list(backend.vpc_end_points.values()):
+                        if (
+                            other.vpc_id == vpc_id
+                            and other.service_name == service_name
+                            and _kind(other.vpc_endpoint_type) == "interface"
+                            and _truthy(other.private_dns_enabled)
+                            and _live(other)
+                        ):
+                            raise ConflictingPrivateDnsDomain(_private_dns_name(backend, service_name), vpc_id)
+                # Rule 8.
+                if not security_group_ids:
+                    default = backend.get_default_security_group(vpc_id)
+                    if default is not None:
+                        security_group_ids = [default.id]
+            elif kind == "gateway":
+                for route_table_id in route_table_ids:
+                    backend.get_route_table(route_table_id)  # NotFound before storing
+                self._check_route_tables_free(backend, service_name, route_table_ids, except_endpoint=None)
+
+            a["subnet_ids"] = subnet_ids
+            a["route_table_ids"] = route_table_ids
+            a["security_group_ids"] = security_group_ids
+            a["private_dns_enabled"] = private_dns
+            if a.get("endpoint_type") is None:
+                a["endpoint_type"] = "Gateway"
+            endpoint = original(backend, **a)
+
+            if token_key is not None:
+                self._tokens[token_key] = (fingerprint, endpoint)
+            return endpoint
+
+    # Rule 5 helper.
+    def _check_route_tables_free(
+        self,
+        backend: Any,
+        service_name: str,
+        route_table_ids: list[str],
+        except_endpoint: Any,
+    ) -> None:
+        if not route_table_ids:
+            return
+        for other in list(backend.vpc_end_points.values()):
+            if (
+                other is except_endpoint
+                or other.service_name != service_name
+                or _kind(other.vpc_endpoint_type) != "gateway"
+                or not _live(other)
+            ):
+                continue
+            for route_table_id in route_table_ids:
+                if route_table_id in (other.route_table_ids or []):
+                    prefix_list = other.destination_prefix_list_id or _prefix_list_id(backend, service_name) or service_name
+                    raise RouteAlreadyExists(route_table_id, prefix_list)
+
+    # Rules 1, 2, 5 and 7 on modify.
+    def _modify(self, original: Any, backend: Any, args: tuple, kwargs: dict) -> Any:
+        with self._lock:
+            a = _bind(original, backend, args, kwargs)
+            endpoint = backend.get_vpc_end_point(a["vpc_id"])  # NotFound as moto
+            kind = _kind(endpoint.vpc_endpoint_type)
+            add_subnets = _unique(a.get("add_subnets"))
+            remove_subnets = set(a.get("remove_subnets") or [])
+            add_route_tables = _unique(a.get("add_route_tables"))
+            remove_route_tables = _unique(a.get("remove_route_tables"))
+
+            if kind == "interface" and add_subnets:
+                added = [backend.get_subnet(s) for s in add_subnets]
+                # Rule 2.
+                self._check_subnet_zones(endpoint.service_name, added)
+                # Rule 1, against what the endpoint keeps after removals.
+                zones = {
+                    subnet.availability_zone
+                    for s in (endpoint.subnet_ids or [])
+                    if s not in remove_subnets and s not in add_subnets
+                    for subnet in [_subnet_or_none(backend, s)]
+                    if subnet is not None
+                }
+                for subnet in added:
+                    if subnet.availability_zone in zones:
+                        raise DuplicateSubnetsInSameZone(subnet.id)
+                    zones.add(subnet.availability_zone)
+
+            new_route_tables: list[str] = []
+            dropped_route_tables: list[str] = []
+            if kind == "gateway":
+                for route_table_id in add_route_tables:
+                    backend.get_route_table(route_table_id)
+                current = list(endpoint.route_table_ids or [])
+                new_route_tables = [r for r in add_route_tables if r not in current]
+                # Rule 5 (re-adding a table already on this endpoint is a no-op).
+                self._check_route_tables_free(
+                    backend,
+                    endpoint.service_name,
+                    new_route_tables,
+                    except_endpoint=endpoint,
+                )
+                dropped_route_tables = [r for r in remove_route_tables if r in current and r not in add_route_tables]
+
+            result = original(backend, **a)
+
+            # Rule 7: keep the prefix-list routes in step.
+            prefix_list_id = getattr(endpoint, "destination_prefix_list_id", None)
+            if kind == "gateway" and prefix_list_id:
+                for route_table_id in new_route_tables:
+                    backend.create_route(
+                        route_table_id,
+                        None,
+                        gateway_id=endpoint.id,
+                        destination_prefix_list_id=prefix_list_id,
+                    )
+                for route_table_id in dropped_route_tables:
+                    route_table = backend.route_tables.get(route_table_id)
+                    if route_table is None:
+                        continue
+                    for route in route_table.routes:
+                        if route.destination_prefix_list_id == prefix_list_id and route.gateway_id == endpoint.id:
+                            backend.delete_route(
+                                route_table_id,
+                                None,
+                                destination_prefix_list_id=prefix_list_id,
+                            )
+            return result
+
+    def _delete(self, original: Any, backend: Any, args: tuple, kwargs: dict) -> Any:
+        with self._lock:
+            return original(backend, *args, **kwargs)
+
+    # Rule 2 on DescribeVpcEndpointServices.
+    def _describe_services(self, original: Any, backend: Any, args: tuple, kwargs: dict) -> Any:
+        with self._lock:
+            restrictions = dict(self._service_azs)
+        result = original(backend, *args, **kwargs)
+        if not restrictions:
+            return result
+        details = []
+        for service in result.get("servicesDetails") or []:
+            allowed = restrictions.get(service.get("ServiceName"))
+            if allowed is not None:
+                # moto's catalogue dicts (and their AZ list) are shared module
+                # state: copy, never mutate.
+                service = dict(service)
+                service["AvailabilityZones"] = [zone for zone in service.get("AvailabilityZones") or [] if zone in allowed]
+            details.append(service)
+        result = dict(result)
+        result["servicesDetails"] = details
+        return result
+
+
+def _existing_backends() -> Iterator[Any]:
+    """moto EC2 backends that already exist (never creates one)."""
+    for account_backends in list(dict.values(ec2_backends)):
+        yield from list(dict.values(account_backends))
+
+
+# --------------------------------------------------------------------------
+# Installation
+# --------------------------------------------------------------------------
+
+_install_lock = threading.Lock()
+_active: Fidelity | None = None
+
+_HANDLERS = {
+    "create_vpc_endpoint": Fidelity._create,
+    "modify_vpc_endpoint": Fidelity._modify,
+    "delete_vpc_endpoints": Fidelity._delete,
+    "describe_vpc_endpoint_services": Fidelity._describe_services,
+}
+
+
+def _wrap(fidelity: Fidelity, name: str, original: Any) -> Any:
+    handler = _HANDLERS[name]
+
+    @functools.wraps(original)
+    def patched(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        return handler(fidelity, original, backend, args, kwargs)
+
+    patched.__fidelity_original__ = original  # type: ignore[attr-defined]
+    return patched
+
+
+@contextlib.contextmanager
+def enforce() -> Iterator[Fidelity]:
+    """Install the rules on moto's EC2 backend; restore moto on exit.
+
+    Yields the ``Fidelity`` holding this block's configuration.  Not
+    re-entrant: nesting ``enforce()`` raises RuntimeError.  On exit the
+    original ``VPCBackend`` methods are put back and the layer's state
+    (AZ restrictions, client tokens) is cleared.  Endpoints already created
+    stay in moto as they are.
+    """
+    global _active
+    with _install_lock:
+        if _active is not None:
+            raise RuntimeError("fidelity.enforce() is already active")
+        fidelity = Fidelity()
+        originals = {name: VPCBackend.__dict__[name] for name in _PATCHED}
+        for name, original in originals.items():
+            setattr(VPCBackend, name, _wrap(fidelity, name, original))
+        _active = fidelity
+    try:
+        yield fidelity
+    finally:
+        with _install_lock:
+            for name, original in originals.items():
+                setattr(VPCBackend, name, original)
+            _active = None
+            fidelity._clear()

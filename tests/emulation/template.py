@@ -1,0 +1,89 @@
+"""Reads template.yaml the way the tests and the demo need it: rules, environment, code locations.
+
+Only the intrinsics the template uses for these are resolved (Ref to a parameter, Join), so a test
+fails loudly if the template starts passing something the emulation cannot reproduce.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form tags turned into their long form."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    return yaml.load(path.read_text(), Loader=_CfnLoader)  # a SafeLoader subclass: no arbitrary objects
+
+
+def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+
+
+def event_rules(template: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(function id, event name, pattern) for every EventBridgeRule event in the template."""
+    return [
+        (function_id, name, event["Properties"]["Pattern"])
+        for function_id, function in functions(template).items()
+        for name, event in function["Properties"].get("Events", {}).items()
+        if event["Type"] == "EventBridgeRule"
+    ]
+
+
+def parameter_defaults(template: dict[str, Any]) -> dict[str, Any]:
+    return {name: p.get("Default") for name, p in template.get("Parameters", {}).items()}
+
+
+def function_environment(template: dict[str, Any], function_id: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment Lambda would give the function: Globals, then its own, parameters resolved."""
+    parameters = {**parameter_defaults(template), **(overrides or {})}
+    variables = {
+        **template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}),
+        **functions(template)[function_id]["Properties"].get("Environment", {}).get("Variables", {}),
+    }
+    return {name: _resolve(value, parameters) for name, value in variables.items()}
+
+
+def _resolve(value: Any, parameters: dict[str, Any]) -> str:
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    if isinstance(value, dict) and "Ref" in value:
+        return str(parameters[value["Ref"]])
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        if isinstance(parts, dict):  # !Join [",", !Ref SomeList]: a CommaDelimitedList default is one string
+            return str(_resolve(parts, parameters))
+        return separator.join(_resolve(p, parameters) for p in parts)
+    raise ValueError(f"the emulation cannot resolve {value!r}")
+
+
+def code_dir(template: dict[str, Any], function_id: str) -> Path:
+    properties = functions(template)[function_id]["Properties"]
+    return ROOT / properties["CodeUri"]
+
+
+def handler_name(template: dict[str, Any], function_id: str) -> str:
+    properties = functions(template)[function_id]["Properties"]
+    return properties.get("Handler") or template["Globals"]["Function"]["Handler"]
