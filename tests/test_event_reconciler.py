@@ -266,3 +266,36 @@ def test_a_vpc_that_is_gone_is_a_no_op(stack, calls):
 
     result = stack.publish(subnet_created_event("vpc-0123456789abcdef0", "subnet-0123456789abcdef0", "eu-west-1a"))
     assert result[0].result["status"] == "ok" and calls.writes == []
+
+
+def test_one_failing_service_does_not_stop_the_others_and_the_run_raises(private_vpc, stack, calls, logs):
+    import boto3
+    from botocore.exceptions import ClientError
+    from vpce_remediator.errors import RemediationFailed
+
+    # Given EC2 refusing every DynamoDB endpoint create (a service control policy, say)
+    def refuse_dynamodb(params, **_):
+        if params.get("ServiceName", "").endswith(".dynamodb"):
+            raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "denied by SCP"}}, "CreateVpcEndpoint")
+
+    boto3.DEFAULT_SESSION.events.register("provide-client-params.ec2.CreateVpcEndpoint", refuse_dynamodb)
+    # When the event arrives, the run fails so Lambda retries it...
+    with pytest.raises(RemediationFailed, match="create_gateway_endpoint"):
+        stack.publish(private_vpc.subnet_event("app-a"))
+    # ...after every other endpoint was made, and the log names the failure and its code
+    assert set(by_service(private_vpc)) == (GATEWAY_DEFAULTS | INTERFACE_DEFAULTS) - {"dynamodb"}
+    failed = [r for r in logs.of("change") if r["outcome"] == "failed"]
+    assert [(r["endpoint_service"], r["error_code"], r["level"]) for r in failed] == [
+        ("dynamodb", "UnauthorizedOperation", "ERROR")
+    ]
+    assert any(r["message"] == "reconcile failed" for r in logs.records)
+
+
+def test_someone_elses_group_with_our_name_is_left_alone(private_vpc, stack, ec2, calls):
+    # Given a group named vpce-remediator-endpoints without our tag
+    ec2.create_security_group(GroupName="vpce-remediator-endpoints", Description="not ours", VpcId=private_vpc.id)
+    # When the reconciler runs
+    stack.publish(private_vpc.subnet_event("app-a"))
+    # Then it writes nothing to that group and creates no interface endpoint, but gateways still happen
+    assert set(by_service(private_vpc)) == GATEWAY_DEFAULTS
+    assert "AuthorizeSecurityGroupIngress" not in calls.calls and "CreateSecurityGroup" not in calls.calls

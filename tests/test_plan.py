@@ -26,6 +26,7 @@ from vpce_remediator.models import (
 )
 from vpce_remediator.plan import (
     COMPLIANT,
+    GROUP_NAME_TAKEN,
     NONCOMPLIANT,
     NOT_OPTED_IN,
     PRIVATE_DNS_OFF,
@@ -203,3 +204,15 @@ def test_client_tokens_depend_only_on_inputs():
     assert one.client_token == CreateGatewayEndpoint(VPC, "s3", "com.amazonaws.eu-west-1.s3", ("rtb-1",)).client_token
     assert one.client_token != CreateGatewayEndpoint(VPC, "s3", "com.amazonaws.eu-west-1.s3", ("rtb-2",)).client_token
     assert len(one.client_token) <= 64
+
+
+def test_a_group_with_our_name_but_not_our_tag_is_never_used():
+    # Given a security group named like ours that someone else owns
+    a = subnet(1)
+    details = VpcDetails(("10.0.0.0/16",), True, True, SecurityGroup("sg-theirs", frozenset(), owned=False))
+    # When an interface endpoint would be created
+    plan = run(snap([a], [table(1, a)], details=details))
+    # Then gateway work goes ahead, but no interface endpoint or group write is planned, with a reason
+    assert [type(x) for x in plan.actions] == [CreateGatewayEndpoint]
+    interface = [f for f in plan.findings if f.endpoint_type == INTERFACE]
+    assert {(f.status, f.reason, f.warning) for f in interface} == {(SKIPPED, GROUP_NAME_TAKEN, True)}

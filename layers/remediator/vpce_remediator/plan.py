@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vpce_remediator.actions import (
     Action,
@@ -40,6 +40,7 @@ NO_ENDPOINT = "no_endpoint"
 ROUTE_TABLE_MISSING = "route_table_not_associated"
 AZ_MISSING = "az_not_served"
 PRIVATE_DNS_OFF = "created_without_private_dns_vpc_dns_attributes_off"
+GROUP_NAME_TAKEN = "security_group_name_taken_by_another_owner"
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,15 @@ def _with_security_group(snapshot: VpcSnapshot, actions: list[Action], findings:
     assert details is not None
     dns_ok = details.dns_support and details.dns_hostnames
     group = details.security_group
+    if group is not None and not group.owned:
+        # Someone else's group carries our name: we may not write to it and cannot create ours.
+        _mark(
+            findings,
+            lambda f: f.endpoint_type == INTERFACE and f.action == CreateInterfaceEndpoint.kind,
+            SKIPPED,
+            GROUP_NAME_TAKEN,
+        )
+        return [a for a in actions if not isinstance(a, CreateInterfaceEndpoint)]
     prelude: list[Action] = []
     if group is None:
         prelude.append(CreateSecurityGroup(snapshot.vpc_id, details.cidrs))
@@ -241,7 +251,7 @@ def _with_security_group(snapshot: VpcSnapshot, actions: list[Action], findings:
         if isinstance(action, CreateInterfaceEndpoint):
             private_dns = action.private_dns and dns_ok
             if action.private_dns and not dns_ok:
-                _mark_private_dns_off(findings, action.service)
+                _mark(findings, _fixed_by(action), NONCOMPLIANT, PRIVATE_DNS_OFF)
             action = CreateInterfaceEndpoint(
                 action.vpc_id, action.service, action.service_name, action.subnet_ids, private_dns, group.id if group else None
             )
@@ -249,7 +259,13 @@ def _with_security_group(snapshot: VpcSnapshot, actions: list[Action], findings:
     return prelude + settled
 
 
-def _mark_private_dns_off(findings: list[Finding], service: str) -> None:
+def _fixed_by(action: Action):
+    return lambda f: f.service == getattr(action, "service", None) and f.action == action.kind
+
+
+def _mark(findings: list[Finding], which, status: str, reason: str) -> None:
+    """Rewrites the findings that a late decision (made once VpcDetails are known) changes; all are warnings."""
     for i, f in enumerate(findings):
-        if f.service == service and f.endpoint_type == INTERFACE and f.status == NONCOMPLIANT:
-            findings[i] = Finding(**{**f.__dict__, "reason": PRIVATE_DNS_OFF, "warning": True})
+        if which(f):
+            action = f.action if status == NONCOMPLIANT else None
+            findings[i] = replace(f, status=status, reason=reason, action=action, warning=True)

@@ -56,7 +56,12 @@ def handle_event(event: Any, deps: Dependencies) -> dict[str, Any]:
     except InvalidEvent as exc:
         log.error("invalid event", extra={"record": SUMMARY, "error": type(exc).__name__, "reason": str(exc)})
         return {"status": "invalid", "reason": str(exc)}
-    summary = reconcile(vpc_ids, deps)
+    try:
+        summary = reconcile(vpc_ids, deps)
+    except Exception:
+        # Raised on purpose so Lambda retries and, after that, parks the event in the failure queue.
+        log.exception("reconcile failed", extra={"record": SUMMARY, "vpcs": list(vpc_ids)})
+        raise
     return {"status": "ok", **summary.as_dict()}
 
 
