@@ -19,3 +19,12 @@ class RemediationFailed(RemediatorError):
     def __init__(self, failures: list[str]):
         super().__init__(f"{len(failures)} remediation action(s) failed: {'; '.join(failures)}")
         self.failures = failures
+
+
+class PolicyError(RemediatorError):
+    """The policy document is missing, unreadable or invalid. Nothing is remediated on a half-read policy."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
