@@ -90,7 +90,7 @@ def calls(aws: Fidelity) -> Iterator[CallLog]:
 @pytest.fixture
 def stack(calls: CallLog) -> Stack:
     """The stack with template defaults; each test starts with cold containers."""
-    return Stack()
+    return Stack().provision()
 
 
 @pytest.fixture

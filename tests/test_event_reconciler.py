@@ -96,7 +96,7 @@ def test_report_mode_writes_nothing_and_logs_what_it_would_do(private_vpc, calls
     from tests.emulation.lambda_runtime import Stack
 
     # Given the stack deployed with Mode=report
-    stack = Stack(parameters={"Mode": "report"})
+    stack = Stack(parameters={"Mode": "report"}).provision()
     # When a subnet is created
     stack.publish(private_vpc.subnet_event("app-a"))
     # Then no write call is made, no endpoint exists, and the log says what would have changed
@@ -168,7 +168,7 @@ def test_private_dns_is_left_off_when_vpc_dns_is_off_and_attributes_are_not_chan
     # Then interface endpoints exist without private DNS, a warning says why, and the VPC is unchanged
     for service in INTERFACE_DEFAULTS:
         assert by_service(vpc)[service]["PrivateDnsEnabled"] is False
-    warnings = [r for r in logs.of("decision") if r.get("reason", "").startswith("created_without_private_dns")]
+    warnings = [r for r in logs.of("decision") if r.get("note") == "private_dns_off_vpc_dns_attributes_off"]
     assert warnings and {r["level"] for r in warnings} == {"WARNING"}
     attribute = ec2.describe_vpc_attribute(VpcId=vpc.id, Attribute="enableDnsHostnames")["EnableDnsHostnames"]["Value"]
     assert attribute is False

@@ -27,6 +27,7 @@ from vpce_remediator.models import (
 from vpce_remediator.plan import (
     COMPLIANT,
     GROUP_NAME_TAKEN,
+    NO_ENDPOINT,
     NONCOMPLIANT,
     NOT_OPTED_IN,
     PRIVATE_DNS_OFF,
@@ -176,7 +177,7 @@ def test_private_dns_stays_off_when_vpc_dns_attributes_are_off_and_says_so():
     )
     plan = run(snap([a], [table(1, a)], details=details), gateway=())
     assert plan.actions == (CreateInterfaceEndpoint(VPC, "ssm", "com.amazonaws.eu-west-1.ssm", (a.id,), False, "sg-1"),)
-    assert [f.reason for f in plan.findings] == [PRIVATE_DNS_OFF] and plan.findings[0].warning
+    assert [(f.reason, f.note) for f in plan.findings] == [(NO_ENDPOINT, PRIVATE_DNS_OFF)] and plan.findings[0].warning
 
 
 def test_existing_group_is_reused_and_only_gains_missing_cidrs():

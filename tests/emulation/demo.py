@@ -121,7 +121,7 @@ def main() -> None:
         calls: Counter = Counter()
         boto3.setup_default_session(region_name=REGION)
         boto3.DEFAULT_SESSION.events.register("before-call.ec2.*", lambda model, **_: calls.update([model.name]))
-        stack = Stack()
+        stack = Stack().provision()
         settings = Settings.from_env(stack.environment("EventReconcilerFunction"))
         stream = io.StringIO()
         logger.registered_handler.setStream(stream)

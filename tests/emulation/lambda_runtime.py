@@ -16,7 +16,16 @@ from typing import Any
 
 from moto.events.models import EventPattern
 
-from tests.emulation.template import code_dir, event_rules, function_environment, functions, handler_name, load_template
+from tests.emulation.template import (
+    code_dir,
+    event_rules,
+    function_environment,
+    functions,
+    handler_name,
+    load_template,
+    parameter_defaults,
+    resolve,
+)
 
 _containers = itertools.count()
 
@@ -46,6 +55,24 @@ def cold_start(directory: os.PathLike, handler: str) -> Callable[[Any, Any], Any
     return getattr(module, function_name)
 
 
+def as_eventbridge_sees_it(node: Any) -> Any:
+    """EventBridge flattens arrays of objects, so ``items.key`` matches a key in any element; moto's
+    EventPattern does not. Turning [{"key": a}, {"key": b}] into {"key": [a, b]} gives moto the same view."""
+    if isinstance(node, dict):
+        return {k: as_eventbridge_sees_it(v) for k, v in node.items()}
+    if isinstance(node, list) and node and all(isinstance(item, dict) for item in node):
+        merged: dict[str, list[Any]] = {}
+        for item in node:
+            for key, value in as_eventbridge_sees_it(item).items():
+                merged.setdefault(key, []).extend(value if isinstance(value, list) else [value])
+        return merged
+    return node
+
+
+def matches(pattern: EventPattern, event: dict[str, Any]) -> bool:
+    return pattern.matches_event(as_eventbridge_sees_it(event))
+
+
 @dataclass
 class Delivery:
     function_id: str
@@ -64,6 +91,18 @@ class Stack:
             (function_id, name, EventPattern.load(json.dumps(pattern)))
             for function_id, name, pattern in event_rules(self.template)
         ]
+
+    def provision(self) -> Stack:
+        """Creates the stack's resources that the functions read at run time (the policy parameter)."""
+        import boto3
+
+        ssm = boto3.session.Session().client("ssm")
+        for resource in self.template["Resources"].values():
+            if resource["Type"] == "AWS::SSM::Parameter":
+                properties = resource["Properties"]
+                name = resolve(properties["Name"], {**parameter_defaults(self.template), **self.parameters})
+                ssm.put_parameter(Name=name, Value=properties["Value"], Type=properties["Type"], Overwrite=True)
+        return self
 
     def environment(self, function_id: str) -> dict[str, str]:
         return function_environment(self.template, function_id, self.parameters)
@@ -90,7 +129,7 @@ class Stack:
         return [
             Delivery(function_id, rule, self.invoke(function_id, event))
             for function_id, rule, pattern in self._rules
-            if pattern.matches_event(event)
+            if matches(pattern, event)
         ]
 
     @property

@@ -42,14 +42,31 @@ def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
 
 
-def event_rules(template: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    """(function id, event name, pattern) for every EventBridgeRule event in the template."""
+def event_rules(template: dict[str, Any], overrides: dict[str, str] | None = None) -> list[tuple[str, str, dict[str, Any]]]:
+    """(function id, event name, pattern) for every EventBridgeRule event, parameters resolved."""
+    parameters = {**parameter_defaults(template), **(overrides or {})}
     return [
-        (function_id, name, event["Properties"]["Pattern"])
+        (function_id, name, _resolve_tree(event["Properties"]["Pattern"], parameters))
         for function_id, function in functions(template).items()
         for name, event in function["Properties"].get("Events", {}).items()
         if event["Type"] == "EventBridgeRule"
     ]
+
+
+def function_property(template: dict[str, Any], function_id: str, name: str) -> Any:
+    """A function's property as SAM sees it: its own value, else the Globals one."""
+    own = functions(template)[function_id]["Properties"]
+    return own.get(name, template.get("Globals", {}).get("Function", {}).get(name))
+
+
+def _resolve_tree(node: Any, parameters: dict[str, Any]) -> Any:
+    if isinstance(node, dict) and set(node) == {"Ref"}:
+        return resolve(node, parameters)
+    if isinstance(node, dict):
+        return {k: _resolve_tree(v, parameters) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve_tree(v, parameters) for v in node]
+    return node
 
 
 def parameter_defaults(template: dict[str, Any]) -> dict[str, Any]:
@@ -63,10 +80,10 @@ def function_environment(template: dict[str, Any], function_id: str, overrides: 
         **template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}),
         **functions(template)[function_id]["Properties"].get("Environment", {}).get("Variables", {}),
     }
-    return {name: _resolve(value, parameters) for name, value in variables.items()}
+    return {name: resolve(value, parameters) for name, value in variables.items()}
 
 
-def _resolve(value: Any, parameters: dict[str, Any]) -> str:
+def resolve(value: Any, parameters: dict[str, Any]) -> str:
     if isinstance(value, (str, int, float)):
         return str(value)
     if isinstance(value, dict) and "Ref" in value:
@@ -74,8 +91,8 @@ def _resolve(value: Any, parameters: dict[str, Any]) -> str:
     if isinstance(value, dict) and "Fn::Join" in value:
         separator, parts = value["Fn::Join"]
         if isinstance(parts, dict):  # !Join [",", !Ref SomeList]: a CommaDelimitedList default is one string
-            return str(_resolve(parts, parameters))
-        return separator.join(_resolve(p, parameters) for p in parts)
+            return str(resolve(parts, parameters))
+        return separator.join(resolve(p, parameters) for p in parts)
     raise ValueError(f"the emulation cannot resolve {value!r}")
 
 

@@ -7,3 +7,5 @@ The package is layered so that only ``snapshot`` (reads) and ``apply`` (writes) 
 
 MANAGED_BY_KEY = "managed-by"
 MANAGED_BY_VALUE = "vpce-remediator"
+# Sent as botocore's user_agent_extra: CloudTrail records it, so our own calls are recognisable.
+USER_AGENT = "vpce-remediator"

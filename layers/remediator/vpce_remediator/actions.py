@@ -60,6 +60,7 @@ class CreateGatewayEndpoint(Action):
     service: str
     service_name: str
     route_table_ids: tuple[str, ...]
+    policy_document: str | None = None
     kind: ClassVar[str] = "create_gateway_endpoint"
     permissions: ClassVar[tuple[str, ...]] = ("ec2:CreateVpcEndpoint", "ec2:CreateTags")
 
@@ -85,6 +86,7 @@ class CreateInterfaceEndpoint(Action):
     private_dns: bool
     # None: the group that a CreateSecurityGroup earlier in the same plan makes.
     security_group_id: str | None
+    policy_document: str | None = None
     kind: ClassVar[str] = "create_interface_endpoint"
     permissions: ClassVar[tuple[str, ...]] = ("ec2:CreateVpcEndpoint", "ec2:CreateTags")
 

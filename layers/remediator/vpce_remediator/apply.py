@@ -71,7 +71,7 @@ def _apply(ec2: Any, action: Action, group_id: str | None) -> Outcome:
         _authorize_https(ec2, action.group_id, action.cidrs)
         return Outcome(action, AUTHORIZED, action.group_id)
     if isinstance(action, CreateGatewayEndpoint):
-        params = {"VpcEndpointType": GATEWAY, "RouteTableIds": list(action.route_table_ids)}
+        params = {"VpcEndpointType": GATEWAY, "RouteTableIds": list(action.route_table_ids), **_policy(action.policy_document)}
         return Outcome(action, CREATED, _create_endpoint(ec2, action, params, action.client_token))
     if isinstance(action, CreateInterfaceEndpoint):
         sg = action.security_group_id or group_id
@@ -82,6 +82,7 @@ def _apply(ec2: Any, action: Action, group_id: str | None) -> Outcome:
             "SecurityGroupIds": [sg],
             # Always explicit: EC2 turns private DNS on when it is omitted.
             "PrivateDnsEnabled": action.private_dns,
+            **_policy(action.policy_document),
         }
         return Outcome(action, CREATED, _create_endpoint(ec2, action, params, action.client_token_for(sg)))
     if isinstance(action, AttachRouteTables):
@@ -91,6 +92,11 @@ def _apply(ec2: Any, action: Action, group_id: str | None) -> Outcome:
         ec2.modify_vpc_endpoint(VpcEndpointId=action.endpoint_id, AddSubnetIds=list(action.subnet_ids))
         return Outcome(action, ATTACHED, action.endpoint_id)
     raise TypeError(f"unknown action {type(action).__name__}")
+
+
+def _policy(document: str | None) -> dict[str, str]:
+    # Without one EC2 attaches its full-access default; only a policy the operator chose is sent.
+    return {"PolicyDocument": document} if document else {}
 
 
 def _tags(name: str) -> list[dict[str, str]]:

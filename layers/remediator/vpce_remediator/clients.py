@@ -8,9 +8,12 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-USER_AGENT = "vpce-remediator"
+from vpce_remediator import USER_AGENT
+
 CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, user_agent_extra=USER_AGENT)
 
 
-def ec2_client(region: str | None = None) -> Any:
-    return boto3.client("ec2", region_name=region, config=CONFIG)
+def client(service: str, session: Any = None, region: str | None = None, endpoint_url: str | None = None) -> Any:
+    """A client with the remediator's retry and user-agent settings, from ``session`` or boto3's default."""
+    factory = session or boto3
+    return factory.client(service, region_name=region, endpoint_url=endpoint_url, config=CONFIG)

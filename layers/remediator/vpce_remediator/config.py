@@ -24,6 +24,9 @@ class Settings:
     gateway_services: tuple[str, ...]
     interface_services: tuple[str, ...]
     mode: Mode
+    # SSM parameter holding the named-policy document; empty: only the default policy exists.
+    policy_parameter: str = ""
+    policy_cache_seconds: int = 300
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -41,6 +44,8 @@ class Settings:
             gateway_services=_services(env, "GATEWAY_SERVICES"),
             interface_services=_services(env, "INTERFACE_SERVICES"),
             mode=mode,
+            policy_parameter=env.get("POLICY_PARAMETER_NAME", "").strip(),
+            policy_cache_seconds=_seconds(env, "POLICY_CACHE_SECONDS", 300),
         )
 
 
@@ -51,3 +56,12 @@ def _services(env: Mapping[str, str], name: str) -> tuple[str, ...]:
         raise ConfigError(f"{name} holds invalid service names: {', '.join(bad)}")
     # Order is kept for readable logs; duplicates are dropped.
     return tuple(dict.fromkeys(names))
+
+
+def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit():
+        raise ConfigError(f"{name} must be a whole number of seconds, got {value!r}")
+    return int(value)

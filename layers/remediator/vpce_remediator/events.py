@@ -18,19 +18,30 @@ class ApiCall:
     event_source: str
     region: str
     principal_arn: str | None = None
+    user_agent: str | None = None
     error_code: str | None = None
     request: Mapping[str, Any] = field(default_factory=dict)
     response: Mapping[str, Any] = field(default_factory=dict)
 
-    def get(self, path: str) -> Any:
-        """A dotted path into the call, e.g. ``responseElements.subnet.vpcId``; None when absent."""
+    def strings(self, path: str) -> list[str]:
+        """Every string at a dotted path, e.g. ``requestParameters.resourcesSet.items.resourceId``.
+
+        Lists are walked at any level, and the ``{"tag": 1, "content": "vpce-…"}`` wrappers that
+        CloudTrail writes for newer EC2 APIs are unwrapped, so one path reads both shapes.
+        """
         section, _, rest = path.partition(".")
-        node: Any = {"requestParameters": self.request, "responseElements": self.response}.get(section)
+        nodes: list[Any] = [{"requestParameters": self.request, "responseElements": self.response}.get(section)]
         for key in rest.split(".") if rest else ():
-            if not isinstance(node, Mapping):
-                return None
-            node = node.get(key)
-        return node
+            nodes = [child for node in _flatten(nodes) if isinstance(node, Mapping) for child in [node.get(key)]]
+        values = [n.get("content") if isinstance(n, Mapping) else n for n in _flatten(nodes)]
+        return [v for v in values if isinstance(v, str)]
+
+
+def _flatten(nodes: list[Any]) -> list[Any]:
+    flat: list[Any] = []
+    for node in nodes:
+        flat.extend(_flatten(node) if isinstance(node, list) else [node])
+    return flat
 
 
 def parse_api_call(event: Any) -> ApiCall:
@@ -47,6 +58,7 @@ def parse_api_call(event: Any) -> ApiCall:
         event_source=_text(detail, "eventSource"),
         region=_text(detail, "awsRegion"),
         principal_arn=_optional_text(detail.get("userIdentity"), "arn"),
+        user_agent=_optional_text(detail, "userAgent"),
         error_code=_optional_text(detail, "errorCode"),
         request=_section(detail, "requestParameters"),
         response=_section(detail, "responseElements"),

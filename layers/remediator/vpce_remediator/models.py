@@ -110,6 +110,7 @@ class ServiceInfo:
     type: str
     azs: frozenset[str]
     private_dns_name: str | None = None
+    policy_supported: bool = True
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ class ServiceCatalog:
                     type=kind.get("ServiceType", ""),
                     azs=frozenset(detail.get("AvailabilityZones", [])),
                     private_dns_name=detail.get("PrivateDnsName"),
+                    policy_supported=bool(detail.get("VpcEndpointPolicySupported")),
                 )
                 services[(short, info.type)] = info
         return cls(services)

@@ -21,7 +21,7 @@ from vpce_remediator.actions import (
     CreateSecurityGroup,
 )
 from vpce_remediator.models import GATEWAY, INTERFACE, Endpoint, RouteTable, ServiceCatalog, Subnet, VpcSnapshot
-from vpce_remediator.policy import Policy, PolicySet
+from vpce_remediator.policy import Policy, PolicySet, ServiceOptions
 
 COMPLIANT = "compliant"
 NONCOMPLIANT = "noncompliant"
@@ -39,8 +39,12 @@ AZ_SERVED = "az_served"
 NO_ENDPOINT = "no_endpoint"
 ROUTE_TABLE_MISSING = "route_table_not_associated"
 AZ_MISSING = "az_not_served"
-PRIVATE_DNS_OFF = "created_without_private_dns_vpc_dns_attributes_off"
+ENDPOINT_DELETED = "endpoint_deleted"
 GROUP_NAME_TAKEN = "security_group_name_taken_by_another_owner"
+# Notes: warnings about how a fix is made, next to the reason it is needed.
+PRIVATE_DNS_OFF = "private_dns_off_vpc_dns_attributes_off"
+POLICY_NOT_SUPPORTED = "endpoint_policy_not_supported_by_service"
+OPTIONS_CONFLICT = "policies_disagree_on_service_options_first_policy_wins"
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class Finding:
     endpoint_type: str | None = None
     endpoint_id: str | None = None
     action: str | None = None  # kind of the action that fixes it
+    replaces: str | None = None  # a deleted endpoint the fix restores
+    note: str | None = None
     warning: bool = False
 
 
@@ -85,9 +91,8 @@ def plan_vpc(snapshot: VpcSnapshot, policies: PolicySet, catalog: ServiceCatalog
     eligible = _eligible_subnets(snapshot, policies, opt_in_tag_key, findings)
     actions: list[Action] = []
     for service in _required(eligible, lambda p: p.gateway_services):
-        actions += _plan_gateway(
-            snapshot, catalog, service, [e for e in eligible if service in e.policy.gateway_services], findings
-        )
+        users = [e for e in eligible if service in e.policy.gateway_services]
+        actions += _plan_gateway(snapshot, catalog, service, users, findings)
     interface_actions: list[Action] = []
     for service in _required(eligible, lambda p: p.interface_services):
         users = [e for e in eligible if service in e.policy.interface_services]
@@ -95,7 +100,7 @@ def plan_vpc(snapshot: VpcSnapshot, policies: PolicySet, catalog: ServiceCatalog
     if any(isinstance(a, CreateInterfaceEndpoint) for a in interface_actions):
         if snapshot.details is None:
             return Plan(snapshot.vpc_id, needs_details=True)
-        interface_actions = _with_security_group(snapshot, interface_actions, findings)
+        interface_actions = _settle_interface_creates(snapshot, eligible, catalog, interface_actions, findings)
     return Plan(snapshot.vpc_id, tuple(findings), tuple(actions + interface_actions))
 
 
@@ -142,11 +147,21 @@ def _finding(e: _Eligible, service: str, endpoint_type: str, status: str, reason
     )
 
 
-def _live_endpoints(snapshot: VpcSnapshot, service_name: str, endpoint_type: str) -> list[Endpoint]:
-    return sorted(
-        (e for e in snapshot.endpoints if e.service_name == service_name and e.type == endpoint_type and e.live),
-        key=lambda e: e.id,
+def _endpoints(snapshot: VpcSnapshot, service_name: str, endpoint_type: str) -> tuple[list[Endpoint], str | None]:
+    """The live endpoints for a service, and the newest deleted one when none is live (to say what is restored)."""
+    matching = sorted(
+        (e for e in snapshot.endpoints if e.service_name == service_name and e.type == endpoint_type), key=lambda e: e.id
     )
+    live = [e for e in matching if e.live]
+    gone = [e.id for e in matching if not e.live]
+    return live, (gone[-1] if gone and not live else None)
+
+
+def _options(users: list[_Eligible], service: str, endpoint_type: str) -> tuple[ServiceOptions, bool]:
+    """An endpoint serves the whole VPC, so one set of options applies: the first policy's by name."""
+    by_policy = {e.policy.name: e.policy.options_for(service, endpoint_type) for e in users}
+    chosen = by_policy[min(by_policy)]
+    return chosen, any(o != chosen for o in by_policy.values())
 
 
 def _plan_gateway(
@@ -156,24 +171,47 @@ def _plan_gateway(
     if info is None:
         findings += [_finding(e, service, GATEWAY, SKIPPED, SERVICE_UNAVAILABLE, warning=True) for e in users]
         return []
-    endpoints = _live_endpoints(snapshot, info.service_name, GATEWAY)
+    endpoints, deleted = _endpoints(snapshot, info.service_name, GATEWAY)
     serving = {table: e.id for e in reversed(endpoints) for table in e.route_table_ids}
     missing = sorted({e.route_table.id for e in users if e.route_table.id not in serving})
-    action: Action | None = None
-    if missing and endpoints:
+    if not missing:
+        findings += [
+            _finding(e, service, GATEWAY, COMPLIANT, ROUTE_TABLE_ASSOCIATED, endpoint_id=serving[e.route_table.id]) for e in users
+        ]
+        return []
+    options, conflict = _options(users, service, GATEWAY)
+    note = OPTIONS_CONFLICT if conflict else None
+    action: Action
+    if endpoints:
         # Reuse the VPC's endpoint whoever made it: a route table can sit on only one per service.
         action = AttachRouteTables(snapshot.vpc_id, endpoints[0].id, service, tuple(missing))
-    elif missing:
-        action = CreateGatewayEndpoint(snapshot.vpc_id, service, info.service_name, tuple(missing))
+    else:
+        document = options.policy_document if info.policy_supported else None
+        if options.policy_document and not info.policy_supported:
+            note = POLICY_NOT_SUPPORTED
+        action = CreateGatewayEndpoint(snapshot.vpc_id, service, info.service_name, tuple(missing), document)
     for e in users:
         endpoint_id = serving.get(e.route_table.id)
         if endpoint_id:
             findings.append(_finding(e, service, GATEWAY, COMPLIANT, ROUTE_TABLE_ASSOCIATED, endpoint_id=endpoint_id))
         else:
-            reason = ROUTE_TABLE_MISSING if endpoints else NO_ENDPOINT
+            reason = ROUTE_TABLE_MISSING if endpoints else (ENDPOINT_DELETED if deleted else NO_ENDPOINT)
             target = endpoints[0].id if endpoints else None
-            findings.append(_finding(e, service, GATEWAY, NONCOMPLIANT, reason, endpoint_id=target, action=action.kind))
-    return [action] if action else []
+            findings.append(
+                _finding(
+                    e,
+                    service,
+                    GATEWAY,
+                    NONCOMPLIANT,
+                    reason,
+                    endpoint_id=target,
+                    action=action.kind,
+                    replaces=deleted,
+                    note=note,
+                    warning=note is not None,
+                )
+            )
+    return [action]
 
 
 def _plan_interface(
@@ -184,7 +222,7 @@ def _plan_interface(
         findings += [_finding(e, service, INTERFACE, SKIPPED, SERVICE_UNAVAILABLE, warning=True) for e in users]
         return []
     az_of = {s.id: s.az for s in snapshot.subnets}
-    endpoints = _live_endpoints(snapshot, info.service_name, INTERFACE)
+    endpoints, deleted = _endpoints(snapshot, info.service_name, INTERFACE)
     serving = {az_of[s]: e.id for e in reversed(endpoints) for s in e.subnet_ids if s in az_of}
     by_az: dict[str, list[_Eligible]] = defaultdict(list)
     for e in users:
@@ -201,10 +239,8 @@ def _plan_interface(
     if subnet_ids and target:
         action = AddSubnets(snapshot.vpc_id, target.id, service, subnet_ids)
     elif subnet_ids:
-        # private_dns and the group are settled by _with_security_group once VpcDetails are read.
-        action = CreateInterfaceEndpoint(
-            snapshot.vpc_id, service, info.service_name, subnet_ids, info.private_dns_name is not None, None
-        )
+        # Private DNS, the policy and the group are settled once VpcDetails are read.
+        action = CreateInterfaceEndpoint(snapshot.vpc_id, service, info.service_name, subnet_ids, False, None)
     for e in users:
         az = e.subnet.az
         if az in serving:
@@ -212,10 +248,18 @@ def _plan_interface(
         elif az not in info.azs:
             findings.append(_finding(e, service, INTERFACE, SKIPPED, SERVICE_NOT_IN_AZ, warning=True))
         else:
-            reason = AZ_MISSING if target else NO_ENDPOINT
+            assert action is not None
+            reason = AZ_MISSING if target else (ENDPOINT_DELETED if deleted else NO_ENDPOINT)
             findings.append(
                 _finding(
-                    e, service, INTERFACE, NONCOMPLIANT, reason, endpoint_id=target.id if target else None, action=action.kind
+                    e,
+                    service,
+                    INTERFACE,
+                    NONCOMPLIANT,
+                    reason,
+                    endpoint_id=target.id if target else None,
+                    action=action.kind,
+                    replaces=deleted,
                 )
             )
     return [action] if action else []
@@ -226,46 +270,59 @@ def _preferred_interface_endpoint(endpoints: list[Endpoint]) -> Endpoint | None:
     return min(endpoints, key=lambda e: (not e.private_dns, e.id), default=None)
 
 
-def _with_security_group(snapshot: VpcSnapshot, actions: list[Action], findings: list[Finding]) -> list[Action]:
-    """Settles private DNS and the security group for interface creates, now that details are known."""
+def _settle_interface_creates(
+    snapshot: VpcSnapshot, eligible: list[_Eligible], catalog: ServiceCatalog, actions: list[Action], findings: list[Finding]
+) -> list[Action]:
+    """Private DNS, endpoint policy and the security group for interface creates, now that details are known."""
     details = snapshot.details
     assert details is not None
-    dns_ok = details.dns_support and details.dns_hostnames
     group = details.security_group
+    creates = [a for a in actions if isinstance(a, CreateInterfaceEndpoint)]
     if group is not None and not group.owned:
         # Someone else's group carries our name: we may not write to it and cannot create ours.
-        _mark(
-            findings,
-            lambda f: f.endpoint_type == INTERFACE and f.action == CreateInterfaceEndpoint.kind,
-            SKIPPED,
-            GROUP_NAME_TAKEN,
-        )
+        for create in creates:
+            _rewrite(findings, create, status=SKIPPED, reason=GROUP_NAME_TAKEN, action=None, warning=True)
         return [a for a in actions if not isinstance(a, CreateInterfaceEndpoint)]
-    prelude: list[Action] = []
-    if group is None:
-        prelude.append(CreateSecurityGroup(snapshot.vpc_id, details.cidrs))
-    elif missing := tuple(c for c in details.cidrs if c not in group.https_ingress_cidrs):
-        prelude.append(AuthorizeHttps(snapshot.vpc_id, group.id, missing))
+    dns_ok = details.dns_support and details.dns_hostnames
+    allowed: list[str] = list(details.cidrs)
     settled: list[Action] = []
     for action in actions:
         if isinstance(action, CreateInterfaceEndpoint):
-            private_dns = action.private_dns and dns_ok
-            if action.private_dns and not dns_ok:
-                _mark(findings, _fixed_by(action), NONCOMPLIANT, PRIVATE_DNS_OFF)
-            action = CreateInterfaceEndpoint(
-                action.vpc_id, action.service, action.service_name, action.subnet_ids, private_dns, group.id if group else None
+            users = [e for e in eligible if action.service in e.policy.interface_services]
+            options, conflict = _options(users, action.service, INTERFACE)
+            info = catalog.get(action.service, INTERFACE)
+            assert info is not None
+            wants_dns = options.private_dns if options.private_dns is not None else info.private_dns_name is not None
+            supported = info.policy_supported or not options.policy_document
+            note = (
+                PRIVATE_DNS_OFF
+                if wants_dns and not dns_ok
+                else POLICY_NOT_SUPPORTED
+                if not supported
+                else OPTIONS_CONFLICT
+                if conflict
+                else None
+            )
+            if note:
+                _rewrite(findings, action, note=note, warning=True)
+            allowed += [c for e in users for c in e.policy.options_for(action.service, INTERFACE).allowed_cidrs]
+            action = replace(
+                action,
+                private_dns=wants_dns and dns_ok,
+                security_group_id=group.id if group else None,
+                policy_document=options.policy_document if info.policy_supported else None,
             )
         settled.append(action)
-    return prelude + settled
+    cidrs = tuple(dict.fromkeys(allowed))
+    if group is None:
+        return [CreateSecurityGroup(snapshot.vpc_id, cidrs), *settled]
+    if missing := tuple(c for c in cidrs if c not in group.https_ingress_cidrs):
+        return [AuthorizeHttps(snapshot.vpc_id, group.id, missing), *settled]
+    return settled
 
 
-def _fixed_by(action: Action):
-    return lambda f: f.service == getattr(action, "service", None) and f.action == action.kind
-
-
-def _mark(findings: list[Finding], which, status: str, reason: str) -> None:
-    """Rewrites the findings that a late decision (made once VpcDetails are known) changes; all are warnings."""
+def _rewrite(findings: list[Finding], create: CreateInterfaceEndpoint, **changes) -> None:
+    """Amends the findings that a late decision about this create (made once VpcDetails are known) changes."""
     for i, f in enumerate(findings):
-        if which(f):
-            action = f.action if status == NONCOMPLIANT else None
-            findings[i] = replace(f, status=status, reason=reason, action=action, warning=True)
+        if f.service == create.service and f.endpoint_type == INTERFACE and f.action == create.kind:
+            findings[i] = replace(f, **changes)

@@ -1,4 +1,7 @@
-"""The use case: an event (or a list of VPCs) in, every target VPC reconciled, a summary out."""
+"""The use cases: a CloudTrail event, or a sweep of the region, in; every target VPC reconciled; a summary out.
+
+Every run reads current state, so duplicate, late and out-of-order events are harmless.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +10,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vpce_remediator.apply import FAILED, apply_actions
+from vpce_remediator.apply import FAILED, Outcome, apply_actions
 from vpce_remediator.config import Mode, Settings
 from vpce_remediator.errors import InvalidEvent, RemediationFailed
 from vpce_remediator.events import parse_api_call
-from vpce_remediator.models import ServiceCatalog
-from vpce_remediator.plan import plan_vpc
+from vpce_remediator.models import ServiceCatalog, VpcSnapshot
+from vpce_remediator.plan import Plan, plan_vpc
 from vpce_remediator.policy import PolicySet
 from vpce_remediator.report import SUMMARY, log_records
-from vpce_remediator.snapshot import read_details, read_snapshots
-from vpce_remediator.triggers import target_vpcs
+from vpce_remediator.snapshot import read_details, read_snapshots, vpcs_of
+from vpce_remediator.triggers import targets
 
 
 @dataclass
 class Dependencies:
-    """What a reconcile needs from outside; built once per container by the handler."""
+    """What a run needs from outside; built once per container by the handler."""
 
     ec2: Any
     settings: Settings
-    policies: PolicySet
+    policies: Callable[[], PolicySet]  # may raise PolicyError; caches as the policy source allows
     catalog: Callable[[], ServiceCatalog]  # cached by the caller: read once per container
     logger: Any
 
@@ -42,47 +45,81 @@ class Summary:
 
 
 def handle_event(event: Any, deps: Dependencies) -> dict[str, Any]:
-    """Reconciles the VPCs a CloudTrail event names. Bad input is logged and dropped, not retried."""
+    """Reconciles the VPCs a CloudTrail event touches. Bad input is logged and dropped, not retried."""
     log = deps.logger
     try:
         call = parse_api_call(event)
         log.set_correlation_id(call.event_id)
         log.append_keys(event_name=call.event_name, principal_arn=call.principal_arn)
         if call.error_code:
-            # The pattern excludes failed calls; one that slips through changed nothing.
-            log.info("ignored", extra={"record": SUMMARY, "reason": "failed_call", "error_code": call.error_code})
-            return {"status": "ignored", "reason": "failed_call"}
-        vpc_ids = target_vpcs(call)
+            # The rules exclude failed calls; one that slips through changed nothing.
+            return _ignored(log, "failed_call", error_code=call.error_code)
+        target = targets(call, deps.settings.opt_in_tag_key)
     except InvalidEvent as exc:
         log.error("invalid event", extra={"record": SUMMARY, "error": type(exc).__name__, "reason": str(exc)})
         return {"status": "invalid", "reason": str(exc)}
+    if target.ignored:
+        return _ignored(log, target.ignored)
+    return _run(deps, lambda: target.vpc_ids or vpcs_of(deps.ec2, target.lookup, target.lookup_ids))
+
+
+def handle_sweep(deps: Dependencies) -> dict[str, Any]:
+    """Reconciles every VPC in the region that has opted-in subnets: the net under lost events."""
+    return _run(deps, lambda: None)
+
+
+def _ignored(log: Any, reason: str, **extra: Any) -> dict[str, Any]:
+    log.info("ignored", extra={"record": SUMMARY, "reason": reason, **extra})
+    return {"status": "ignored", "reason": reason}
+
+
+def _run(deps: Dependencies, vpc_ids: Callable[[], Sequence[str] | None]) -> dict[str, Any]:
     try:
-        summary = reconcile(vpc_ids, deps)
+        summary = reconcile(vpc_ids(), deps)
     except Exception:
         # Raised on purpose so Lambda retries and, after that, parks the event in the failure queue.
-        log.exception("reconcile failed", extra={"record": SUMMARY, "vpcs": list(vpc_ids)})
+        deps.logger.exception("reconcile failed", extra={"record": SUMMARY})
         raise
     return {"status": "ok", **summary.as_dict()}
 
 
-def reconcile(vpc_ids: Sequence[str], deps: Dependencies) -> Summary:
+def plan_vpcs(vpc_ids: Sequence[str] | None, deps: Dependencies, policies: PolicySet) -> list[Plan]:
+    """Plans for the given VPCs, or for every VPC with opted-in subnets when ``vpc_ids`` is None."""
+    key = deps.settings.opt_in_tag_key
+    snapshots = read_snapshots(deps.ec2, vpc_ids)
+    if vpc_ids is None:
+        snapshots = {v: s for v, s in snapshots.items() if any(key in subnet.tags for subnet in s.subnets)}
+    if not snapshots:
+        return []
+    catalog = deps.catalog()
+    return [_plan(snapshots[vpc_id], deps, policies, catalog) for vpc_id in sorted(snapshots)]
+
+
+def _plan(snapshot: VpcSnapshot, deps: Dependencies, policies: PolicySet, catalog: ServiceCatalog) -> Plan:
+    key = deps.settings.opt_in_tag_key
+    plan = plan_vpc(snapshot, policies, catalog, key)
+    if plan.needs_details:
+        plan = plan_vpc(snapshot.with_details(read_details(deps.ec2, snapshot.vpc_id)), policies, catalog, key)
+    return plan
+
+
+def reconcile(vpc_ids: Sequence[str] | None, deps: Dependencies) -> Summary:
     """Reads, plans, applies and logs each VPC. Raises RemediationFailed after all were tried."""
     mode = deps.settings.mode
-    summary = Summary(vpcs=sorted(vpc_ids))
-    snapshots = read_snapshots(deps.ec2, summary.vpcs)
-    catalog = deps.catalog()
-    for vpc_id in summary.vpcs:
-        snapshot = snapshots[vpc_id]
-        plan = plan_vpc(snapshot, deps.policies, catalog, deps.settings.opt_in_tag_key)
-        if plan.needs_details:
-            snapshot = snapshot.with_details(read_details(deps.ec2, vpc_id))
-            plan = plan_vpc(snapshot, deps.policies, catalog, deps.settings.opt_in_tag_key)
+    policies = deps.policies()  # first: no remediation on a policy document that does not parse
+    plans = plan_vpcs(vpc_ids, deps, policies)
+    summary = Summary(vpcs=[p.vpc_id for p in plans])
+    for plan in plans:
         outcomes = apply_actions(deps.ec2, plan.actions, dry_run=mode is Mode.REPORT)
         log_records(deps.logger, plan.findings, outcomes, mode.value)
-        summary.findings.update(f.status for f in plan.findings)
-        summary.changes.update(o.result for o in outcomes)
-        summary.failures += [f"{o.action.kind} in {vpc_id}: {o.error_code}" for o in outcomes if o.result == FAILED]
+        _count(summary, plan, outcomes)
     deps.logger.info(SUMMARY, extra={"record": SUMMARY, "mode": mode.value, **summary.as_dict()})
     if summary.failures:
         raise RemediationFailed(summary.failures)
     return summary
+
+
+def _count(summary: Summary, plan: Plan, outcomes: list[Outcome]) -> None:
+    summary.findings.update(f.status for f in plan.findings)
+    summary.changes.update(o.result for o in outcomes)
+    summary.failures += [f"{o.action.kind} in {plan.vpc_id}: {o.error_code}" for o in outcomes if o.result == FAILED]

@@ -29,6 +29,8 @@ def decision_record(finding: Finding, mode: str) -> dict[str, Any]:
         "action": finding.action or "none",
         "outcome": finding.status,
         "reason": finding.reason,
+        "note": finding.note,
+        "replaces_endpoint_id": finding.replaces,
         "mode": mode,
     }
 

@@ -62,20 +62,37 @@ def _tags(resource: dict) -> dict[str, str]:
     return {t["Key"]: t.get("Value", "") for t in resource.get("Tags", [])}
 
 
-def read_snapshots(ec2: Any, vpc_ids: Sequence[str]) -> dict[str, VpcSnapshot]:
-    """Snapshots of the given VPCs; a VPC that no longer exists comes back empty."""
+def read_snapshots(ec2: Any, vpc_ids: Sequence[str] | None) -> dict[str, VpcSnapshot]:
+    """Snapshots of the given VPCs (a VPC that no longer exists comes back empty), or of every VPC
+    in the region when ``vpc_ids`` is None: three paginated calls either way."""
+    kwargs = {"Filters": _vpc_filter(vpc_ids)} if vpc_ids is not None else {}
     subnets: dict[str, list[Subnet]] = defaultdict(list)
     tables: dict[str, list[RouteTable]] = defaultdict(list)
     endpoints: dict[str, list[Endpoint]] = defaultdict(list)
-    for raw in _pages(ec2, "describe_subnets", "Subnets", Filters=_vpc_filter(vpc_ids)):
+    for raw in _pages(ec2, "describe_subnets", "Subnets", **kwargs):
         subnets[raw["VpcId"]].append(to_subnet(raw))
-    for raw in _pages(ec2, "describe_route_tables", "RouteTables", Filters=_vpc_filter(vpc_ids)):
+    for raw in _pages(ec2, "describe_route_tables", "RouteTables", **kwargs):
         tables[raw["VpcId"]].append(to_route_table(raw))
-    for raw in _pages(ec2, "describe_vpc_endpoints", "VpcEndpoints", Filters=_vpc_filter(vpc_ids)):
+    for raw in _pages(ec2, "describe_vpc_endpoints", "VpcEndpoints", **kwargs):
         endpoints[raw["VpcId"]].append(to_endpoint(raw))
+    wanted = vpc_ids if vpc_ids is not None else sorted(subnets)
     return {
-        vpc_id: VpcSnapshot(vpc_id, tuple(subnets[vpc_id]), tuple(tables[vpc_id]), tuple(endpoints[vpc_id])) for vpc_id in vpc_ids
+        vpc_id: VpcSnapshot(vpc_id, tuple(subnets[vpc_id]), tuple(tables[vpc_id]), tuple(endpoints[vpc_id])) for vpc_id in wanted
     }
+
+
+# One Describe call turns ids of a kind into their VPCs; ids that no longer exist simply drop out.
+_LOOKUPS = {
+    "subnet": ("describe_subnets", "Subnets", "subnet-id"),
+    "route-table": ("describe_route_tables", "RouteTables", "route-table-id"),
+    "vpc-endpoint": ("describe_vpc_endpoints", "VpcEndpoints", "vpc-endpoint-id"),
+}
+
+
+def vpcs_of(ec2: Any, kind: str, ids: Sequence[str]) -> tuple[str, ...]:
+    operation, key, filter_name = _LOOKUPS[kind]
+    found = _pages(ec2, operation, key, Filters=[{"Name": filter_name, "Values": list(ids)}])
+    return tuple(sorted({raw["VpcId"] for raw in found}))
 
 
 def to_subnet(raw: dict) -> Subnet:
