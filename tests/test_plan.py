@@ -217,3 +217,34 @@ def test_a_group_with_our_name_but_not_our_tag_is_never_used():
     assert [type(x) for x in plan.actions] == [CreateGatewayEndpoint]
     interface = [f for f in plan.findings if f.endpoint_type == INTERFACE]
     assert {(f.status, f.reason, f.warning) for f in interface} == {(SKIPPED, GROUP_NAME_TAKEN, True)}
+
+
+def test_a_service_without_endpoint_policy_support_gets_none_with_a_warning():
+    from vpce_remediator.plan import POLICY_NOT_SUPPORTED
+    from vpce_remediator.policy import Policy, ServiceOptions
+
+    # Given a policy asking for an endpoint policy on a service that does not support one
+    catalog = ServiceCatalog(
+        {("s3", GATEWAY): ServiceInfo("s3", "com.amazonaws.eu-west-1.s3", GATEWAY, AZS, policy_supported=False)}
+    )
+    gold = Policy("gold", ("s3",), (), {(GATEWAY, "s3"): ServiceOptions(policy_document='{"Statement": []}')})
+    policies = PolicySet({"gold": gold})
+    a = subnet(1, tag="gold")
+    # When planning
+    plan = plan_vpc(snap([a], [table(1, a)]), policies, catalog, KEY)
+    # Then the endpoint is created without the policy, and the finding warns
+    assert plan.actions == (CreateGatewayEndpoint(VPC, "s3", "com.amazonaws.eu-west-1.s3", (table(1, a).id,), None),)
+    assert [(f.note, f.warning) for f in plan.findings] == [(POLICY_NOT_SUPPORTED, True)]
+
+
+def test_policies_that_disagree_on_a_shared_endpoint_use_the_first_by_name_and_say_so():
+    from vpce_remediator.plan import OPTIONS_CONFLICT
+    from vpce_remediator.policy import Policy, ServiceOptions
+
+    alpha = Policy("alpha", (), ("ssm",), {(INTERFACE, "ssm"): ServiceOptions(private_dns=False)})
+    beta = Policy("beta", (), ("ssm",))
+    a, b = subnet(1, tag="alpha"), subnet(2, "eu-west-1b", tag="beta")
+    plan = plan_vpc(snap([a, b], [table(1, a, b)]), PolicySet({"alpha": alpha, "beta": beta}), CATALOG, KEY)
+    create = plan.actions[-1]
+    assert isinstance(create, CreateInterfaceEndpoint) and create.private_dns is False
+    assert {f.note for f in plan.findings} == {OPTIONS_CONFLICT}

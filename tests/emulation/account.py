@@ -17,6 +17,7 @@ SAMPLE_VPC = "vpc-0a1b2c3d4e5f60718"
 SAMPLE_SUBNET = "subnet-0f1e2d3c4b5a69788"
 SAMPLE_ROUTE_TABLE = "rtb-07a8b9c0d1e2f3a4b"
 SAMPLE_AZ = "eu-west-1a"
+SAMPLE_ENDPOINT = "vpce-0123456789abcdef0"
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -34,6 +35,18 @@ def _retarget(event: dict[str, Any], replacements: dict[str, str]) -> dict[str, 
     retargeted["detail"]["eventID"] = str(uuid.uuid5(seed, "eventID"))
     retargeted["detail"]["requestID"] = str(uuid.uuid5(seed, "requestID"))
     return retargeted
+
+
+def sample_event(
+    name: str,
+    vpc: str | None = None,
+    subnet: str | None = None,
+    route_table: str | None = None,
+    endpoint: str | None = None,
+) -> dict[str, Any]:
+    """A file from events/ about the given resources (sample ids replaced), with fresh event ids."""
+    samples = {SAMPLE_VPC: vpc, SAMPLE_SUBNET: subnet, SAMPLE_ROUTE_TABLE: route_table, SAMPLE_ENDPOINT: endpoint}
+    return _retarget(load_event(name), {old: new for old, new in samples.items() if new})
 
 
 def subnet_created_event(vpc_id: str, subnet_id: str, az: str, name: str = "create_subnet.json") -> dict[str, Any]:

@@ -32,6 +32,7 @@ WOULD_CHANGE = "would_change"
 FAILED = "failed"
 # An endpoint a ClientToken can hand back that no longer serves anything.
 _GONE = frozenset({"deleting", "deleted", "failed", "rejected", "expired"})
+_MAX_RESTORES = 10
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Outcome:
     resource_id: str | None = None
     error_code: str | None = None
     error: str | None = None
+    security_group_id: str | None = None  # the group an interface endpoint was created with
 
 
 def apply_actions(ec2: Any, actions: tuple[Action, ...], dry_run: bool) -> list[Outcome]:
@@ -84,7 +86,8 @@ def _apply(ec2: Any, action: Action, group_id: str | None) -> Outcome:
             "PrivateDnsEnabled": action.private_dns,
             **_policy(action.policy_document),
         }
-        return Outcome(action, CREATED, _create_endpoint(ec2, action, params, action.client_token_for(sg)))
+        endpoint_id = _create_endpoint(ec2, action, params, action.client_token_for(sg))
+        return Outcome(action, CREATED, endpoint_id, security_group_id=sg)
     if isinstance(action, AttachRouteTables):
         ec2.modify_vpc_endpoint(VpcEndpointId=action.endpoint_id, AddRouteTableIds=list(action.route_table_ids))
         return Outcome(action, ATTACHED, action.endpoint_id)
@@ -112,12 +115,17 @@ def _create_endpoint(ec2: Any, action: CreateGatewayEndpoint | CreateInterfaceEn
         **params,
     }
     endpoint = ec2.create_vpc_endpoint(ClientToken=token, **request)["VpcEndpoint"]
-    if endpoint.get("State", "").lower() in _GONE:
-        # The token remembered an endpoint someone has since deleted: this is a new create.
-        endpoint = ec2.create_vpc_endpoint(ClientToken=f"{token[:40]}-{endpoint['VpcEndpointId'][-16:]}", **request)[
-            "VpcEndpoint"
-        ]
-    return endpoint["VpcEndpointId"]
+    for _ in range(_MAX_RESTORES):
+        if endpoint.get("State", "").lower() not in _GONE:
+            return endpoint["VpcEndpointId"]
+        # The token remembered an endpoint someone has since deleted; salting it with that id is a
+        # new create that is still idempotent, and stays so after each later deletion.
+        token = f"{token[:40]}-{endpoint['VpcEndpointId'][-16:]}"
+        endpoint = ec2.create_vpc_endpoint(ClientToken=token, **request)["VpcEndpoint"]
+    raise ClientError(
+        {"Error": {"Code": "EndpointKeptDeleted", "Message": f"ClientToken {token} still returns a deleted endpoint"}},
+        "CreateVpcEndpoint",
+    )
 
 
 def _create_security_group(ec2: Any, action: CreateSecurityGroup) -> str:

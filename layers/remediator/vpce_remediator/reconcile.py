@@ -106,6 +106,10 @@ def _plan(snapshot: VpcSnapshot, deps: Dependencies, policies: PolicySet, catalo
 def reconcile(vpc_ids: Sequence[str] | None, deps: Dependencies) -> Summary:
     """Reads, plans, applies and logs each VPC. Raises RemediationFailed after all were tried."""
     mode = deps.settings.mode
+    if vpc_ids is not None and not vpc_ids:
+        # The event named resources that are gone: nothing to read, nothing to do.
+        deps.logger.info(SUMMARY, extra={"record": SUMMARY, "mode": mode.value, "vpcs": [], "reason": "resources_gone"})
+        return Summary()
     policies = deps.policies()  # first: no remediation on a policy document that does not parse
     plans = plan_vpcs(vpc_ids, deps, policies)
     summary = Summary(vpcs=[p.vpc_id for p in plans])

@@ -43,7 +43,9 @@ def change_record(outcome: Outcome, mode: str) -> dict[str, Any]:
         "vpc_id": action.vpc_id,
         "endpoint_service": fields.get("service"),
         "endpoint_id": fields.get("endpoint_id") or (outcome.resource_id if "endpoint" in action.kind else None),
-        "security_group_id": fields.get("group_id") or (outcome.resource_id if "security_group" in action.kind else None),
+        "security_group_id": fields.get("group_id")
+        or outcome.security_group_id
+        or (outcome.resource_id if "security_group" in action.kind else None),
         "route_table_ids": fields.get("route_table_ids"),
         "subnet_ids": fields.get("subnet_ids"),
         "cidrs": fields.get("cidrs"),

@@ -11,6 +11,8 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from vpce_remediator import MANAGED_BY_KEY, MANAGED_BY_VALUE
 from vpce_remediator.actions import HTTPS, SECURITY_GROUP_NAME
 from vpce_remediator.models import (
@@ -81,18 +83,28 @@ def read_snapshots(ec2: Any, vpc_ids: Sequence[str] | None) -> dict[str, VpcSnap
     }
 
 
-# One Describe call turns ids of a kind into their VPCs; ids that no longer exist simply drop out.
+# One Describe call turns ids of a kind into their VPCs. Filters make ids that no longer exist drop
+# out; endpoints are asked for by id (EC2 keeps deleted ones visible for a while), and a NotFound
+# means they are gone: the sweep covers what such an event could not name.
 _LOOKUPS = {
-    "subnet": ("describe_subnets", "Subnets", "subnet-id"),
-    "route-table": ("describe_route_tables", "RouteTables", "route-table-id"),
-    "vpc-endpoint": ("describe_vpc_endpoints", "VpcEndpoints", "vpc-endpoint-id"),
+    "subnet": ("describe_subnets", "Subnets", {"filter": "subnet-id"}),
+    "route-table": ("describe_route_tables", "RouteTables", {"filter": "route-table-id"}),
+    "vpc-endpoint": ("describe_vpc_endpoints", "VpcEndpoints", {"ids": "VpcEndpointIds"}),
 }
 
 
 def vpcs_of(ec2: Any, kind: str, ids: Sequence[str]) -> tuple[str, ...]:
-    operation, key, filter_name = _LOOKUPS[kind]
-    found = _pages(ec2, operation, key, Filters=[{"Name": filter_name, "Values": list(ids)}])
-    return tuple(sorted({raw["VpcId"] for raw in found}))
+    operation, key, how = _LOOKUPS[kind]
+    if "filter" in how:
+        kwargs: dict[str, Any] = {"Filters": [{"Name": how["filter"], "Values": list(ids)}]}
+    else:
+        kwargs = {how["ids"]: list(ids)}
+    try:
+        return tuple(sorted({raw["VpcId"] for raw in _pages(ec2, operation, key, **kwargs)}))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code", "").endswith(".NotFound"):
+            return ()
+        raise
 
 
 def to_subnet(raw: dict) -> Subnet:

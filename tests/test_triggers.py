@@ -1,0 +1,62 @@
+"""The trigger table on the sample events: which VPCs (or which lookup) each call asks for. Pure."""
+
+from __future__ import annotations
+
+import pytest
+from vpce_remediator.errors import InvalidEvent
+from vpce_remediator.events import parse_api_call
+from vpce_remediator.triggers import ROUTE_TABLE, SUBNET, VPC_ENDPOINT, Targets, targets
+
+from tests.emulation.account import load_event
+
+KEY = "vpce-remediator/policy"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("create_subnet.json", Targets(vpc_ids=("vpc-0a1b2c3d4e5f60718",))),
+        ("create_route_table.json", Targets(vpc_ids=("vpc-0a1b2c3d4e5f60718",))),
+        ("create_tags_subnet_opt_in.json", Targets(lookup=SUBNET, lookup_ids=("subnet-0f1e2d3c4b5a69788",))),
+        ("associate_route_table.json", Targets(lookup=ROUTE_TABLE, lookup_ids=("rtb-07a8b9c0d1e2f3a4b",))),
+        ("replace_route_table_association.json", Targets(lookup=ROUTE_TABLE, lookup_ids=("rtb-07a8b9c0d1e2f3a4b",))),
+        ("delete_vpc_endpoints.json", Targets(lookup=VPC_ENDPOINT, lookup_ids=("vpce-0123456789abcdef0",))),
+        ("modify_vpc_endpoint.json", Targets(lookup=VPC_ENDPOINT, lookup_ids=("vpce-0123456789abcdef0",))),
+        ("create_tags_other.json", Targets(ignored="not_the_opt_in_tag")),
+    ],
+)
+def test_each_sample_event_resolves_to_its_targets(name, expected):
+    assert targets(parse_api_call(load_event(name)), KEY) == expected
+
+
+def test_several_endpoints_in_one_delete_are_all_looked_up():
+    event = load_event("delete_vpc_endpoints.json")
+    item = event["detail"]["requestParameters"]["DeleteVpcEndpointsRequest"]["VpcEndpointId"]
+    event["detail"]["requestParameters"]["DeleteVpcEndpointsRequest"]["VpcEndpointId"] = [
+        item,
+        {"tag": 2, "content": "vpce-0fedcba9876543210"},
+    ]
+    assert targets(parse_api_call(event), KEY).lookup_ids == ("vpce-0123456789abcdef0", "vpce-0fedcba9876543210")
+
+
+def test_the_opt_in_tag_on_something_other_than_a_subnet_needs_nothing():
+    event = load_event("create_tags_subnet_opt_in.json")
+    event["detail"]["requestParameters"]["resourcesSet"]["items"] = [{"resourceId": "i-0c1d2e3f4a5b6c7d8"}]
+    assert targets(parse_api_call(event), KEY) == Targets(ignored="no_subnet_tagged")
+
+
+def test_a_different_opt_in_key_makes_the_same_tag_irrelevant():
+    assert targets(parse_api_call(load_event("create_tags_subnet_opt_in.json")), "endpoints").ignored == "not_the_opt_in_tag"
+
+
+def test_the_remediators_own_calls_are_ignored():
+    event = load_event("modify_vpc_endpoint.json")
+    event["detail"]["userAgent"] = "Boto3/1.43.0 md/Botocore#1.43.0 ua/2.1 os/linux lang/python#3.13 vpce-remediator"
+    assert targets(parse_api_call(event), KEY) == Targets(ignored="own_call")
+
+
+def test_a_trigger_without_its_ids_is_an_invalid_event():
+    event = load_event("associate_route_table.json")
+    event["detail"]["requestParameters"] = {"subnetId": "subnet-0f1e2d3c4b5a69788"}
+    with pytest.raises(InvalidEvent, match="AssociateRouteTable names no route-table id"):
+        targets(parse_api_call(event), KEY)
