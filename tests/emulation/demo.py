@@ -15,13 +15,15 @@ from collections import Counter
 
 import boto3
 from moto import mock_aws
+from vpce_remediator.cli import JsonLines
+from vpce_remediator.cli import main as cli
 from vpce_remediator.config import Settings
 from vpce_remediator.observability import logger
-from vpce_remediator.plan import COMPLIANT, SKIPPED, plan_vpc
-from vpce_remediator.policy import PolicySet
-from vpce_remediator.snapshot import read_catalog, read_details, read_snapshots
+from vpce_remediator.plan import COMPLIANT, SKIPPED
+from vpce_remediator.reconcile import Dependencies, plan_vpcs
+from vpce_remediator.runtime import build_dependencies
 
-from tests.emulation.account import Vpc
+from tests.emulation.account import Vpc, sample_event
 from tests.emulation.fidelity import enforce
 from tests.emulation.lambda_runtime import Stack
 
@@ -49,11 +51,9 @@ def build_account(ec2) -> Vpc:
     return vpc
 
 
-def compliance(ec2, vpc: Vpc, settings: Settings) -> dict[str, str]:
-    """Each subnet's state, from the same read and plan the functions use (read-only)."""
-    snapshot = read_snapshots(ec2, [vpc.id])[vpc.id]
-    snapshot = snapshot.with_details(read_details(ec2, vpc.id))
-    plan = plan_vpc(snapshot, PolicySet.from_settings(settings), read_catalog(ec2, REGION), settings.opt_in_tag_key)
+def compliance(deps: Dependencies, vpc: Vpc) -> dict[str, str]:
+    """Each subnet's state, from the same read and plan the functions and the audit CLI use (read-only)."""
+    (plan,) = plan_vpcs([vpc.id], deps, deps.policies())
     states: dict[str, list[str]] = {}
     for f in plan.findings:
         if f.status == SKIPPED and f.service is None:
@@ -123,12 +123,13 @@ def main() -> None:
         boto3.DEFAULT_SESSION.events.register("before-call.ec2.*", lambda model, **_: calls.update([model.name]))
         stack = Stack().provision()
         settings = Settings.from_env(stack.environment("EventReconcilerFunction"))
+        reader = build_dependencies(settings, JsonLines(io.StringIO(), 0), boto3.session.Session(region_name=REGION))
         stream = io.StringIO()
         logger.registered_handler.setStream(stream)
 
         print("== vpce-remediator demo: emulated account, region eu-west-1 (moto + EC2 fidelity rules) ==\n")
         vpc = build_account(ec2)
-        before = compliance(ec2, vpc, settings)
+        before = compliance(reader, vpc)
         events = [vpc.route_table_event(name) for name in vpc.route_tables] + [vpc.subnet_event(n) for n in vpc.subnets]
         print(f"Built {vpc.id}: {len(vpc.subnets)} subnets in 3 AZs, {len(vpc.route_tables)} route tables + main.")
         print(f"Sending {len(events)} CloudTrail events through the template's EventBridge rules...\n")
@@ -148,13 +149,34 @@ def main() -> None:
         writes = {k: v for k, v in calls.items() if not k.startswith("Describe")}
         print(f"\nRedelivered all {len(events)} events in reverse order: EC2 calls {dict(calls)}, writes {writes or 'none'}.\n")
 
+        print("Drift: someone deletes the SSM endpoint, and someone opts scratch-b in by tagging it...")
+        stream.truncate(0)
+        stream.seek(0)
+        ssm = next(e["VpcEndpointId"] for e in vpc.endpoints("ssm"))
+        ec2.delete_vpc_endpoints(VpcEndpointIds=[ssm])
+        scratch = vpc.subnets["scratch-b"]
+        ec2.create_tags(Resources=[scratch], Tags=[{"Key": settings.opt_in_tag_key, "Value": "default"}])
+        for event in (
+            sample_event("delete_vpc_endpoints.json", endpoint=ssm),
+            sample_event("create_tags_subnet_opt_in.json", subnet=scratch),
+        ):
+            stack.publish(event)
+        drift = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+        print_log(drift, {**names, scratch: "scratch-b"})
+        restored = {r.get("replaces_endpoint_id") for r in drift if r.get("reason") == "endpoint_deleted"}
+        print(f"  (decisions name the deleted endpoint they restore: {', '.join(sorted(restored))})\n")
+
         print("Subnet compliance:")
-        print_table(vpc, before, compliance(ec2, vpc, settings))
+        print_table(vpc, before, compliance(reader, vpc))
         endpoints = vpc.endpoints()
         print(f"\nEndpoints in {vpc.id}:")
         for e in sorted(endpoints, key=lambda e: e["ServiceName"]):
             where = e["RouteTableIds"] if e["VpcEndpointType"] == "Gateway" else e["SubnetIds"]
             print(f"  {e['VpcEndpointId']}  {e['VpcEndpointType']:<9} {e['ServiceName']:<36} {', '.join(where)}")
+
+        print("\nThe audit CLI on the same account (python -m vpce_remediator audit --region eu-west-1):")
+        code = cli(["audit", "--region", REGION])
+        print(f"exit code {code}: 0 compliant, 1 not, 2 error")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,160 @@
+"""Command line: ``python -m vpce_remediator audit|reconcile``, on the same planning core as the functions.
+
+``audit`` is read-only: a table of every opted-in subnet, each required endpoint and its state.
+Exit 0 when everything is compliant, 1 when something is not, 2 on error, so pipelines can gate
+on it. ``reconcile --apply`` applies the same plan once; without ``--apply`` it is an audit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, TextIO
+
+from vpce_remediator.config import Mode, Settings
+from vpce_remediator.plan import COMPLIANT, NONCOMPLIANT, NOT_OPTED_IN, Plan
+
+COMPLIANT_EXIT, NONCOMPLIANT_EXIT, ERROR_EXIT = 0, 1, 2
+_STATE = {
+    "create_gateway_endpoint": "would create",
+    "create_interface_endpoint": "would create",
+    "attach_route_tables": "would attach",
+    "add_subnets": "would attach",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    vpc_id: str
+    subnet_id: str
+    az: str
+    policy: str
+    service: str
+    state: str
+    endpoint_id: str
+    detail: str
+
+
+def audit_rows(plans: Sequence[Plan]) -> list[Row]:
+    """One row per opted-in subnet and required endpoint; subnets that never opted in are left out."""
+    rows = []
+    for plan in plans:
+        for f in plan.findings:
+            if f.reason == NOT_OPTED_IN:
+                continue
+            if f.status == COMPLIANT:
+                state = "compliant"
+            elif f.status == NONCOMPLIANT:
+                state = _STATE.get(f.action or "", "noncompliant")
+            else:
+                state = "skipped"
+            service = f"{f.service} ({f.endpoint_type.lower()})" if f.service and f.endpoint_type else "-"
+            detail = ", ".join(x for x in (f.reason, f.note, f"replaces {f.replaces}" if f.replaces else None) if x)
+            rows.append(Row(f.vpc_id, f.subnet_id, f.az or "-", f.policy or "-", service, state, f.endpoint_id or "-", detail))
+    return rows
+
+
+def exit_code(plans: Sequence[Plan]) -> int:
+    return NONCOMPLIANT_EXIT if any(p.noncompliant for p in plans) else COMPLIANT_EXIT
+
+
+def print_table(rows: Sequence[Row], out: TextIO) -> None:
+    header = Row("VPC", "SUBNET", "AZ", "POLICY", "SERVICE", "STATE", "ENDPOINT", "DETAIL")
+    table = [astuple_str(header), *(astuple_str(r) for r in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    for line in table:
+        out.write("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() + "\n")
+
+
+def astuple_str(row: Row) -> tuple[str, ...]:
+    return tuple(str(v) for v in asdict(row).values())
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--region", help="AWS Region (default: the profile's or AWS_REGION)")
+    common.add_argument("--profile", help="named AWS profile to use")
+    common.add_argument("--vpc-id", action="append", dest="vpc_ids", help="limit to this VPC (repeatable)")
+    common.add_argument("--opt-in-tag-key", default="vpce-remediator/policy")
+    common.add_argument("--gateway-services", default="s3,dynamodb")
+    common.add_argument("--interface-services", default="ssm,ssmmessages,ec2messages")
+    common.add_argument("--policy-parameter", default="", help="SSM parameter with named policies (as deployed)")
+    common.add_argument("--endpoint-url", help=argparse.SUPPRESS)  # an emulator (moto server) instead of AWS
+    common.add_argument("--format", choices=("table", "json"), default="table")
+    root = argparse.ArgumentParser(prog="python -m vpce_remediator", description=__doc__.splitlines()[0])
+    commands = root.add_subparsers(dest="command", required=True)
+    commands.add_parser("audit", parents=[common], help="show each opted-in subnet's state (read-only)")
+    reconcile = commands.add_parser("reconcile", parents=[common], help="plan, and with --apply make the changes")
+    reconcile.add_argument("--apply", action="store_true", help="make the changes (default: only show them)")
+    return root
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    args = parser().parse_args(argv)
+    # Imported here so that --help works without boto3 installed.
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from vpce_remediator.errors import RemediatorError
+    from vpce_remediator.reconcile import plan_vpcs, reconcile
+    from vpce_remediator.runtime import build_dependencies
+
+    apply = args.command == "reconcile" and args.apply
+    try:
+        settings = Settings.from_env(
+            {
+                "OPT_IN_TAG_KEY": args.opt_in_tag_key,
+                "GATEWAY_SERVICES": args.gateway_services,
+                "INTERFACE_SERVICES": args.interface_services,
+                "MODE": Mode.REMEDIATE.value if apply else Mode.REPORT.value,
+                "POLICY_PARAMETER_NAME": args.policy_parameter,
+            }
+        )
+        session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
+        deps = build_dependencies(settings, _stderr_logger(err, "INFO" if apply else "WARNING"), session, args.endpoint_url)
+        if apply:
+            reconcile(args.vpc_ids, deps)
+        plans = plan_vpcs(args.vpc_ids, deps, deps.policies())
+    except (RemediatorError, ClientError, BotoCoreError) as exc:
+        err.write(f"error: {type(exc).__name__}: {exc}\n")
+        return ERROR_EXIT
+    rows = audit_rows(plans)
+    if args.format == "json":
+        out.write(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
+    else:
+        print_table(rows, out)
+    return exit_code(plans)
+
+
+def _stderr_logger(err: TextIO, level: str) -> Any:
+    return JsonLines(err, logging.getLevelName(level))
+
+
+class JsonLines:
+    """The records the functions log, as JSON lines on a stream: the CLI has no Lambda context to add."""
+
+    def __init__(self, stream: TextIO, level: int):
+        self.stream, self.level, self.keys = stream, level, {}
+
+    def _log(self, level: int, message: str, extra: dict | None = None) -> None:
+        if level >= self.level:
+            record = {"level": logging.getLevelName(level), "message": message, **self.keys, **(extra or {})}
+            self.stream.write(json.dumps({k: v for k, v in record.items() if v is not None}, default=str) + "\n")
+
+    def info(self, message: str, extra: dict | None = None) -> None:
+        self._log(logging.INFO, message, extra)
+
+    def warning(self, message: str, extra: dict | None = None) -> None:
+        self._log(logging.WARNING, message, extra)
+
+    def error(self, message: str, extra: dict | None = None) -> None:
+        self._log(logging.ERROR, message, extra)
+
+    exception = error
+
+    def append_keys(self, **keys: Any) -> None:
+        self.keys.update(keys)

@@ -1,0 +1,67 @@
+"""The audit CLI: same core as the functions, read-only by default, exit codes a pipeline can gate on."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from vpce_remediator.cli import main
+
+from tests.emulation.account import Vpc
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def account(vpc: Vpc) -> Vpc:
+    vpc.route_table("private")
+    vpc.route_table("public", internet=True)
+    vpc.subnet("app-a", "eu-west-1a", route_table="private")
+    vpc.subnet("app-b", "eu-west-1b")
+    vpc.subnet("web-a", "eu-west-1a", route_table="public")
+    vpc.subnet("scratch", "eu-west-1a", policy=None)
+    return vpc
+
+
+def test_audit_of_a_noncompliant_account_lists_what_it_would_do_and_exits_1(account, calls):
+    code, out, _ = run("audit", "--region", "eu-west-1")
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0].split() == ["VPC", "SUBNET", "AZ", "POLICY", "SERVICE", "STATE", "ENDPOINT", "DETAIL"]
+    assert sum("would create" in line for line in lines) == 10  # 2 subnets x 5 services
+    assert any(account.subnets["web-a"] in line and "skipped" in line and "public_subnet" in line for line in lines)
+    assert not any(account.subnets["scratch"] in line for line in lines)
+    assert calls.writes == []
+
+
+def test_reconcile_apply_then_audit_is_compliant_and_exits_0(account):
+    code, out, err = run("reconcile", "--apply", "--region", "eu-west-1")
+    assert code == 0 and "would" not in out
+    assert any(json.loads(line).get("outcome") == "created" for line in err.splitlines())
+    code, out, _ = run("audit", "--region", "eu-west-1", "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and {r["state"] for r in rows} == {"compliant", "skipped"}
+
+
+def test_reconcile_without_apply_changes_nothing(account, calls):
+    code, out, _ = run("reconcile", "--region", "eu-west-1")
+    assert code == 1 and "would create" in out and calls.writes == [] and account.endpoints() == []
+
+
+def test_vpc_filter_limits_the_audit(account, ec2):
+    other = Vpc.create(ec2, "10.77.0.0/16")
+    other.subnet("x", "eu-west-1a")
+    _, out, _ = run("audit", "--region", "eu-west-1", "--vpc-id", other.id, "--format", "json")
+    assert {r["vpc_id"] for r in json.loads(out)} == {other.id}
+
+
+def test_errors_exit_2_with_a_message(account):
+    code, out, err = run("audit", "--region", "eu-west-1", "--profile", "no-such-profile")
+    assert code == 2 and out == "" and "ProfileNotFound" in err
+    code, _, err = run("audit", "--region", "eu-west-1", "--policy-parameter", "/missing")
+    assert code == 2 and "PolicyError" in err
