@@ -104,7 +104,7 @@ def test_deleted_endpoint_does_not_count():
     t1 = table(1, a)
     gone = Endpoint("vpce-gone", VPC, "com.amazonaws.eu-west-1.s3", GATEWAY, state="deleted", route_table_ids=frozenset({t1.id}))
     plan = run(snap([a], [t1], [gone]), interface=())
-    assert plan.actions == (CreateGatewayEndpoint(VPC, "s3", "com.amazonaws.eu-west-1.s3", (t1.id,)),)
+    assert plan.actions == (CreateGatewayEndpoint(VPC, "s3", "com.amazonaws.eu-west-1.s3", (t1.id,), generation=("vpce-gone",)),)
 
 
 def test_untagged_public_and_unknown_policy_subnets_are_left_alone_with_a_reason():
@@ -200,11 +200,18 @@ def test_compliant_vpc_plans_nothing():
     assert {f.status for f in plan.findings} == {COMPLIANT}
 
 
-def test_client_tokens_depend_only_on_inputs():
+def test_client_tokens_name_the_endpoint_identity_not_its_route_tables():
+    # Two runs racing to create the S3 endpoint with different tables share a token, so EC2 lets one win.
     one = CreateGatewayEndpoint(VPC, "s3", "com.amazonaws.eu-west-1.s3", ("rtb-1",))
-    assert one.client_token == CreateGatewayEndpoint(VPC, "s3", "com.amazonaws.eu-west-1.s3", ("rtb-1",)).client_token
-    assert one.client_token != CreateGatewayEndpoint(VPC, "s3", "com.amazonaws.eu-west-1.s3", ("rtb-2",)).client_token
-    assert len(one.client_token) <= 64
+    assert one.client_token == CreateGatewayEndpoint(VPC, "s3", "com.amazonaws.eu-west-1.s3", ("rtb-2",)).client_token
+    # A restore after a deletion is a new create; another service or VPC is another endpoint.
+    assert (
+        one.client_token
+        != CreateGatewayEndpoint(VPC, "s3", "com.amazonaws.eu-west-1.s3", ("rtb-1",), generation=("vpce-1",)).client_token
+    )
+    assert one.client_token != CreateGatewayEndpoint(VPC, "s3", "com.amazonaws.eu-west-1.dynamodb", ("rtb-1",)).client_token
+    assert one.inputs_token() != CreateGatewayEndpoint(VPC, "s3", "com.amazonaws.eu-west-1.s3", ("rtb-2",)).inputs_token()
+    assert len(one.client_token) <= 64 and len(one.inputs_token(security_group_id="sg-0123456789abcdef0")) <= 64
 
 
 def test_a_group_with_our_name_but_not_our_tag_is_never_used():

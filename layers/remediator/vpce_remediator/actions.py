@@ -16,9 +16,32 @@ HTTPS = 443
 
 
 def client_token(kind: str, inputs: dict) -> str:
-    """A stable token (EC2 allows 64 ASCII chars) for the same create with the same inputs."""
+    """A stable token (EC2 allows 64 ASCII chars) derived only from ``inputs``."""
     digest = hashlib.sha256(json.dumps([kind, inputs], sort_keys=True).encode()).hexdigest()
     return f"vpcer-{digest[:40]}"
+
+
+class _EndpointCreate:
+    """ClientTokens for endpoint creates.
+
+    The token names the endpoint's identity (VPC, service, type, and the deleted endpoints it
+    follows), not its route tables or subnets. So EC2 itself lets only one create per identity
+    succeed: a retry after a lost response gets the same endpoint back, and a concurrent run that
+    planned other route tables or subnets gets IdempotentParameterMismatch, re-reads and attaches.
+    """
+
+    vpc_id: str
+    service_name: str
+    generation: tuple[str, ...]
+    kind: ClassVar[str]
+
+    @property
+    def client_token(self) -> str:
+        return client_token(self.kind, {"vpc": self.vpc_id, "service": self.service_name, "after": sorted(self.generation)})
+
+    def inputs_token(self, **extra: str) -> str:
+        """For the rare token EC2 remembers with other parameters for an endpoint that is gone."""
+        return client_token(self.kind, {**asdict(self), **extra})  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)
@@ -56,17 +79,14 @@ class AuthorizeHttps(Action):
 
 
 @dataclass(frozen=True)
-class CreateGatewayEndpoint(Action):
+class CreateGatewayEndpoint(_EndpointCreate, Action):
     service: str
     service_name: str
     route_table_ids: tuple[str, ...]
     policy_document: str | None = None
+    generation: tuple[str, ...] = ()  # deleted endpoints for the service: a restore is a new create
     kind: ClassVar[str] = "create_gateway_endpoint"
     permissions: ClassVar[tuple[str, ...]] = ("ec2:CreateVpcEndpoint", "ec2:CreateTags")
-
-    @property
-    def client_token(self) -> str:
-        return client_token(self.kind, asdict(self))
 
 
 @dataclass(frozen=True)
@@ -79,7 +99,7 @@ class AttachRouteTables(Action):
 
 
 @dataclass(frozen=True)
-class CreateInterfaceEndpoint(Action):
+class CreateInterfaceEndpoint(_EndpointCreate, Action):
     service: str
     service_name: str
     subnet_ids: tuple[str, ...]
@@ -87,11 +107,9 @@ class CreateInterfaceEndpoint(Action):
     # None: the group that a CreateSecurityGroup earlier in the same plan makes.
     security_group_id: str | None
     policy_document: str | None = None
+    generation: tuple[str, ...] = ()
     kind: ClassVar[str] = "create_interface_endpoint"
     permissions: ClassVar[tuple[str, ...]] = ("ec2:CreateVpcEndpoint", "ec2:CreateTags")
-
-    def client_token_for(self, security_group_id: str) -> str:
-        return client_token(self.kind, {**asdict(self), "security_group_id": security_group_id})
 
 
 @dataclass(frozen=True)

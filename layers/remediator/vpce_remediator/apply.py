@@ -30,6 +30,11 @@ ATTACHED = "attached"
 AUTHORIZED = "authorized"
 WOULD_CHANGE = "would_change"
 FAILED = "failed"
+# Another writer got there first: the caller re-reads the VPC and plans again.
+CONFLICT = "conflict"
+_CONFLICT_CODES = frozenset(
+    {"DuplicateSubnetsInSameZone", "RouteAlreadyExists", "IdempotentParameterMismatch", "InvalidGroup.Duplicate"}
+)
 # An endpoint a ClientToken can hand back that no longer serves anything.
 _GONE = frozenset({"deleting", "deleted", "failed", "rejected", "expired"})
 _MAX_RESTORES = 10
@@ -45,8 +50,20 @@ class Outcome:
     security_group_id: str | None = None  # the group an interface endpoint was created with
 
 
-def apply_actions(ec2: Any, actions: tuple[Action, ...], dry_run: bool) -> list[Outcome]:
-    """Runs each action in order; one failing does not stop the others (unless they depend on it)."""
+def is_conflict(code: str, message: str) -> bool:
+    # A second private-DNS endpoint for a service is refused as InvalidParameter, named only in the text.
+    return code in _CONFLICT_CODES or (code == "InvalidParameter" and "conflicting DNS domain" in message)
+
+
+def apply_actions(
+    ec2: Any, actions: tuple[Action, ...], dry_run: bool, stale_tokens: frozenset[str] = frozenset()
+) -> list[Outcome]:
+    """Runs each action in order. A failure does not stop the others (unless they depend on it); a
+    conflict does, because the rest of the plan was made on state another writer has changed.
+
+    ``stale_tokens``: identity tokens EC2 answered with IdempotentParameterMismatch although no
+    endpoint is live; those creates use a token of their full inputs instead.
+    """
     if dry_run:
         return [Outcome(a, WOULD_CHANGE) for a in actions]
     outcomes: list[Outcome] = []
@@ -56,17 +73,24 @@ def apply_actions(ec2: Any, actions: tuple[Action, ...], dry_run: bool) -> list[
             if isinstance(action, CreateInterfaceEndpoint) and action.security_group_id is None and group_id is None:
                 outcomes.append(Outcome(action, FAILED, error_code="DependencyFailed", error="security group was not created"))
                 continue
-            outcome = _apply(ec2, action, group_id)
+            outcome = _apply(ec2, action, group_id, stale_tokens)
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            outcome = Outcome(action, FAILED, error_code=error.get("Code", "Unknown"), error=error.get("Message", str(exc)))
+            code, message = error.get("Code", "Unknown"), error.get("Message", str(exc))
+            outcome = Outcome(action, CONFLICT if is_conflict(code, message) else FAILED, error_code=code, error=message)
         if isinstance(action, CreateSecurityGroup) and outcome.result == CREATED:
             group_id = outcome.resource_id
         outcomes.append(outcome)
+        if outcome.result == CONFLICT:
+            break
     return outcomes
 
 
-def _apply(ec2: Any, action: Action, group_id: str | None) -> Outcome:
+def _token(action: CreateGatewayEndpoint | CreateInterfaceEndpoint, stale: frozenset[str], **extra: str) -> str:
+    return action.inputs_token(**extra) if action.client_token in stale else action.client_token
+
+
+def _apply(ec2: Any, action: Action, group_id: str | None, stale: frozenset[str]) -> Outcome:
     if isinstance(action, CreateSecurityGroup):
         return Outcome(action, CREATED, _create_security_group(ec2, action))
     if isinstance(action, AuthorizeHttps):
@@ -74,7 +98,7 @@ def _apply(ec2: Any, action: Action, group_id: str | None) -> Outcome:
         return Outcome(action, AUTHORIZED, action.group_id)
     if isinstance(action, CreateGatewayEndpoint):
         params = {"VpcEndpointType": GATEWAY, "RouteTableIds": list(action.route_table_ids), **_policy(action.policy_document)}
-        return Outcome(action, CREATED, _create_endpoint(ec2, action, params, action.client_token))
+        return Outcome(action, CREATED, _create_endpoint(ec2, action, params, _token(action, stale)))
     if isinstance(action, CreateInterfaceEndpoint):
         sg = action.security_group_id or group_id
         assert sg is not None
@@ -86,7 +110,7 @@ def _apply(ec2: Any, action: Action, group_id: str | None) -> Outcome:
             "PrivateDnsEnabled": action.private_dns,
             **_policy(action.policy_document),
         }
-        endpoint_id = _create_endpoint(ec2, action, params, action.client_token_for(sg))
+        endpoint_id = _create_endpoint(ec2, action, params, _token(action, stale, security_group_id=sg))
         return Outcome(action, CREATED, endpoint_id, security_group_id=sg)
     if isinstance(action, AttachRouteTables):
         ec2.modify_vpc_endpoint(VpcEndpointId=action.endpoint_id, AddRouteTableIds=list(action.route_table_ids))

@@ -147,14 +147,12 @@ def _finding(e: _Eligible, service: str, endpoint_type: str, status: str, reason
     )
 
 
-def _endpoints(snapshot: VpcSnapshot, service_name: str, endpoint_type: str) -> tuple[list[Endpoint], str | None]:
-    """The live endpoints for a service, and the newest deleted one when none is live (to say what is restored)."""
+def _endpoints(snapshot: VpcSnapshot, service_name: str, endpoint_type: str) -> tuple[list[Endpoint], tuple[str, ...]]:
+    """The live endpoints for a service, and the deleted ones (a create after them restores one)."""
     matching = sorted(
         (e for e in snapshot.endpoints if e.service_name == service_name and e.type == endpoint_type), key=lambda e: e.id
     )
-    live = [e for e in matching if e.live]
-    gone = [e.id for e in matching if not e.live]
-    return live, (gone[-1] if gone and not live else None)
+    return [e for e in matching if e.live], tuple(e.id for e in matching if not e.live)
 
 
 def _options(users: list[_Eligible], service: str, endpoint_type: str) -> tuple[ServiceOptions, bool]:
@@ -171,7 +169,8 @@ def _plan_gateway(
     if info is None:
         findings += [_finding(e, service, GATEWAY, SKIPPED, SERVICE_UNAVAILABLE, warning=True) for e in users]
         return []
-    endpoints, deleted = _endpoints(snapshot, info.service_name, GATEWAY)
+    endpoints, gone = _endpoints(snapshot, info.service_name, GATEWAY)
+    deleted = gone[-1] if gone and not endpoints else None
     serving = {table: e.id for e in reversed(endpoints) for table in e.route_table_ids}
     missing = sorted({e.route_table.id for e in users if e.route_table.id not in serving})
     if not missing:
@@ -189,7 +188,7 @@ def _plan_gateway(
         document = options.policy_document if info.policy_supported else None
         if options.policy_document and not info.policy_supported:
             note = POLICY_NOT_SUPPORTED
-        action = CreateGatewayEndpoint(snapshot.vpc_id, service, info.service_name, tuple(missing), document)
+        action = CreateGatewayEndpoint(snapshot.vpc_id, service, info.service_name, tuple(missing), document, gone)
     for e in users:
         endpoint_id = serving.get(e.route_table.id)
         if endpoint_id:
@@ -222,7 +221,8 @@ def _plan_interface(
         findings += [_finding(e, service, INTERFACE, SKIPPED, SERVICE_UNAVAILABLE, warning=True) for e in users]
         return []
     az_of = {s.id: s.az for s in snapshot.subnets}
-    endpoints, deleted = _endpoints(snapshot, info.service_name, INTERFACE)
+    endpoints, gone = _endpoints(snapshot, info.service_name, INTERFACE)
+    deleted = gone[-1] if gone and not endpoints else None
     serving = {az_of[s]: e.id for e in reversed(endpoints) for s in e.subnet_ids if s in az_of}
     by_az: dict[str, list[_Eligible]] = defaultdict(list)
     for e in users:
@@ -240,7 +240,7 @@ def _plan_interface(
         action = AddSubnets(snapshot.vpc_id, target.id, service, subnet_ids)
     elif subnet_ids:
         # Private DNS, the policy and the group are settled once VpcDetails are read.
-        action = CreateInterfaceEndpoint(snapshot.vpc_id, service, info.service_name, subnet_ids, False, None)
+        action = CreateInterfaceEndpoint(snapshot.vpc_id, service, info.service_name, subnet_ids, False, None, generation=gone)
     for e in users:
         az = e.subnet.az
         if az in serving:

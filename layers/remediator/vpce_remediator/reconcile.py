@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vpce_remediator.apply import FAILED, Outcome, apply_actions
+from vpce_remediator.apply import CONFLICT, FAILED, apply_actions
 from vpce_remediator.config import Mode, Settings
 from vpce_remediator.errors import InvalidEvent, RemediationFailed
 from vpce_remediator.events import parse_api_call
@@ -20,6 +20,9 @@ from vpce_remediator.policy import PolicySet
 from vpce_remediator.report import SUMMARY, log_records
 from vpce_remediator.snapshot import read_details, read_snapshots, vpcs_of
 from vpce_remediator.triggers import targets
+
+# Re-reads after a conflict: each round another writer must have won a race, so a few suffice.
+MAX_ATTEMPTS = 4
 
 
 @dataclass
@@ -114,16 +117,32 @@ def reconcile(vpc_ids: Sequence[str] | None, deps: Dependencies) -> Summary:
     plans = plan_vpcs(vpc_ids, deps, policies)
     summary = Summary(vpcs=[p.vpc_id for p in plans])
     for plan in plans:
-        outcomes = apply_actions(deps.ec2, plan.actions, dry_run=mode is Mode.REPORT)
-        log_records(deps.logger, plan.findings, outcomes, mode.value)
-        _count(summary, plan, outcomes)
+        _converge(plan, deps, policies, summary)
     deps.logger.info(SUMMARY, extra={"record": SUMMARY, "mode": mode.value, **summary.as_dict()})
     if summary.failures:
         raise RemediationFailed(summary.failures)
     return summary
 
 
-def _count(summary: Summary, plan: Plan, outcomes: list[Outcome]) -> None:
-    summary.findings.update(f.status for f in plan.findings)
-    summary.changes.update(o.result for o in outcomes)
-    summary.failures += [f"{o.action.kind} in {plan.vpc_id}: {o.error_code}" for o in outcomes if o.result == FAILED]
+def _converge(plan: Plan, deps: Dependencies, policies: PolicySet, summary: Summary) -> None:
+    """Applies a VPC's plan; when another writer got there first, reads the VPC again and re-plans.
+
+    Concurrent runs are made safe by EC2's own uniqueness rules (one create per endpoint identity
+    through its ClientToken, one security group name per VPC, one subnet per AZ, one gateway
+    endpoint per route table and service): the loser of a race sees a conflict and converges.
+    """
+    stale: set[str] = set()
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        outcomes = apply_actions(deps.ec2, plan.actions, deps.settings.mode is Mode.REPORT, frozenset(stale))
+        log_records(deps.logger, plan.findings if attempt == 1 else (), outcomes, deps.settings.mode.value, attempt)
+        summary.changes.update(o.result for o in outcomes if o.result != CONFLICT)
+        conflicts = [o for o in outcomes if o.result == CONFLICT]
+        if attempt == 1:
+            summary.findings.update(f.status for f in plan.findings)
+        summary.failures += [f"{o.action.kind} in {plan.vpc_id}: {o.error_code}" for o in outcomes if o.result == FAILED]
+        if not conflicts:
+            return
+        stale |= {o.action.client_token for o in conflicts if o.error_code == "IdempotentParameterMismatch"}  # type: ignore[attr-defined]
+        snapshot = read_snapshots(deps.ec2, [plan.vpc_id])[plan.vpc_id]
+        plan = _plan(snapshot, deps, policies, deps.catalog())
+    summary.failures += [f"{o.action.kind} in {plan.vpc_id}: still conflicting after {MAX_ATTEMPTS} attempts" for o in conflicts]

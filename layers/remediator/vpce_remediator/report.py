@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from vpce_remediator.actions import Action
-from vpce_remediator.apply import FAILED, Outcome
+from vpce_remediator.apply import CONFLICT, FAILED, Outcome
 from vpce_remediator.plan import Finding
 
 # Field names avoid Powertools' own keys (service, level, message, ...), which extra keys would overwrite.
@@ -35,7 +35,7 @@ def decision_record(finding: Finding, mode: str) -> dict[str, Any]:
     }
 
 
-def change_record(outcome: Outcome, mode: str) -> dict[str, Any]:
+def change_record(outcome: Outcome, mode: str, attempt: int = 1) -> dict[str, Any]:
     action: Action = outcome.action
     fields = action.describe()
     return {
@@ -55,14 +55,15 @@ def change_record(outcome: Outcome, mode: str) -> dict[str, Any]:
         "error_code": outcome.error_code,
         "error": outcome.error,
         "mode": mode,
+        "attempt": attempt,
     }
 
 
-def log_records(logger: Any, findings: Iterable[Finding], outcomes: Iterable[Outcome], mode: str) -> None:
+def log_records(logger: Any, findings: Iterable[Finding], outcomes: Iterable[Outcome], mode: str, attempt: int = 1) -> None:
     # Constant messages: the fields carry the facts, so Logs Insights can filter on them.
     for finding in findings:
         log = logger.warning if finding.warning else logger.info
         log(DECISION, extra=decision_record(finding, mode))
     for outcome in outcomes:
-        log = logger.error if outcome.result == FAILED else logger.info
-        log(CHANGE, extra=change_record(outcome, mode))
+        log = logger.error if outcome.result == FAILED else logger.warning if outcome.result == CONFLICT else logger.info
+        log(CHANGE, extra=change_record(outcome, mode, attempt))
