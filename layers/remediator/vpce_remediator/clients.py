@@ -10,7 +10,8 @@ from botocore.config import Config
 
 from vpce_remediator import USER_AGENT
 
-CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, user_agent_extra=USER_AGENT)
+# Five attempts in all (the first plus four retries), with standard mode's backoff and retry quota.
+CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 5}, user_agent_extra=USER_AGENT)
 
 
 def client(service: str, session: Any = None, region: str | None = None, endpoint_url: str | None = None) -> Any:

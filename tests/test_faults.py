@@ -1,0 +1,84 @@
+"""Throttling, 5xx and lost responses, injected at the HTTP layer: botocore's standard retries and
+the ClientTokens must end with exactly the endpoints the policy needs, no more and no fewer."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from tests.emulation.account import Vpc
+from tests.emulation.faults import LOST, THROTTLE, UNAVAILABLE, Faults
+
+SERVICES = {"s3", "dynamodb", "ssm", "ssmmessages", "ec2messages"}
+
+
+@pytest.fixture
+def faults(calls) -> Faults:
+    injector = Faults()
+    injector.register(boto3.DEFAULT_SESSION)
+    return injector
+
+
+@pytest.fixture
+def app_vpc(vpc: Vpc) -> Vpc:
+    vpc.route_table("private")
+    vpc.subnet("app-a", "eu-west-1a", route_table="private")
+    vpc.subnet("app-b", "eu-west-1b")
+    return vpc
+
+
+def live_services(vpc: Vpc) -> list[str]:
+    return sorted(e["ServiceName"].rsplit(".", 1)[1] for e in vpc.endpoints() if e["State"] != "deleted")
+
+
+def test_throttling_and_5xx_are_retried_by_botocore(app_vpc, stack, faults):
+    # Given EC2 throttling the first reads and failing creates with 503s
+    faults.inject("DescribeSubnets", THROTTLE, UNAVAILABLE)
+    faults.inject("CreateVpcEndpoint", THROTTLE, UNAVAILABLE, THROTTLE)
+    faults.inject("ModifyVpcEndpoint", UNAVAILABLE)
+    # When the event is handled
+    result = stack.publish(app_vpc.subnet_event("app-a"))[0].result
+    # Then the run succeeded after botocore's retries, with one endpoint per service
+    assert result["status"] == "ok" and result["failures"] == []
+    assert live_services(app_vpc) == sorted(SERVICES)
+    assert len(faults.injected) == 5  # ModifyVpcEndpoint was never needed, so its fault stayed unused
+    assert faults.attempts["CreateVpcEndpoint"] == 5 + 3
+
+
+def test_a_create_whose_response_is_lost_is_not_duplicated(app_vpc, stack, faults):
+    # Given EC2 carries out the first two creates but their answers never arrive
+    faults.inject("CreateVpcEndpoint", LOST, LOST)
+    # When the event is handled
+    stack.publish(app_vpc.subnet_event("app-a"))
+    # Then botocore retried with the same ClientToken and got the same endpoints back: no duplicate
+    assert [f for _, f in faults.injected] == [LOST, LOST]
+    assert live_services(app_vpc) == sorted(SERVICES)
+
+
+def test_a_lost_security_group_response_converges_on_the_existing_group(app_vpc, stack, faults, ec2):
+    # Given the group is created but the answer is lost (CreateSecurityGroup has no ClientToken)
+    faults.inject("CreateSecurityGroup", LOST)
+    # When the event is handled: the retry meets InvalidGroup.Duplicate, a conflict, so the run re-reads
+    result = stack.publish(app_vpc.subnet_event("app-a"))[0].result
+    # Then one group exists, holds the HTTPS rule, and the interface endpoints use it
+    groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["vpce-remediator-endpoints"]}])[
+        "SecurityGroups"
+    ]
+    assert len(groups) == 1 and groups[0]["IpPermissions"]
+    assert result["status"] == "ok" and live_services(app_vpc) == sorted(SERVICES)
+    interface = [e for e in app_vpc.endpoints() if e["VpcEndpointType"] == "Interface"]
+    assert {g["GroupId"] for e in interface for g in e["Groups"]} == {groups[0]["GroupId"]}
+
+
+def test_retries_run_out_the_run_fails_and_a_rerun_converges(app_vpc, stack, faults):
+    from vpce_remediator.errors import RemediationFailed
+
+    # Given EC2 refuses one create more often than botocore retries (5 attempts)
+    faults.inject("CreateVpcEndpoint", *[UNAVAILABLE] * 5)
+    # When the event is handled, the other services are still done and the run fails so Lambda retries
+    with pytest.raises(RemediationFailed):
+        stack.publish(app_vpc.subnet_event("app-a"))
+    assert len(live_services(app_vpc)) == len(SERVICES) - 1
+    # Then Lambda's retry of the same event completes the VPC
+    stack.publish(app_vpc.subnet_event("app-a"))
+    assert live_services(app_vpc) == sorted(SERVICES)
