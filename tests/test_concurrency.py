@@ -55,7 +55,7 @@ def fire(stack: Stack, jobs: list[tuple[str, Any]], monkeypatch) -> list[BaseExc
             if callable(event):
                 event = event(i)
             results[i] = handlers[i](event, LambdaContext(function_name=function_id))
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted on below
+        except BaseException as exc:  # collected and asserted on below
             results[i] = exc
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]

@@ -58,5 +58,6 @@ class Faults:
             raise ReadTimeoutError(endpoint_url=url)  # ...but the answer never arrived
         request.url = _NOWHERE
         status, code, message = _ERRORS[fault]
-        body = f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>fault</RequestID></Response>"
+        error = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+        body = f"<Response><Errors>{error}</Errors><RequestID>fault</RequestID></Response>"
         return AWSResponse(request.url, status, {}, MockRawResponse(body))
