@@ -65,3 +65,11 @@ def test_errors_exit_2_with_a_message(account):
     assert code == 2 and out == "" and "ProfileNotFound" in err
     code, _, err = run("audit", "--region", "eu-west-1", "--policy-parameter", "/missing")
     assert code == 2 and "PolicyError" in err
+
+
+def test_a_subnet_naming_an_unknown_policy_fails_the_gate(vpc):
+    # Given a subnet tagged with a policy the audit does not know (no --policy-parameter given)
+    vpc.subnet("app-a", "eu-west-1a", policy="gold")
+    # Then the audit does not pass it as compliant
+    code, out, _ = run("audit", "--region", "eu-west-1")
+    assert code == 1 and "unknown_policy" in out

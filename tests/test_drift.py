@@ -103,3 +103,15 @@ def test_an_event_about_a_resource_that_is_gone_is_a_logged_no_op(vpc, stack, ca
     stack.publish(sample_event("associate_route_table.json", route_table="rtb-0123456789abcdef0"))
     assert calls.writes == [] and calls.count() == {"DescribeRouteTables": 1}
     assert logs.of("summary")[-1]["vpcs"] == []
+
+
+def test_deleting_several_endpoints_when_one_is_gone_still_finds_the_others(remediated, stack, ec2):
+    # Given one call deleting the S3 endpoint and another that EC2 no longer knows
+    s3 = live(remediated, "s3")[0]["VpcEndpointId"]
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[s3])
+    event = sample_event("delete_vpc_endpoints.json", endpoint=s3)
+    request = event["detail"]["requestParameters"]["DeleteVpcEndpointsRequest"]
+    request["VpcEndpointId"] = [request["VpcEndpointId"], {"tag": 2, "content": "vpce-0fedcba9876543210"}]
+    # When the event arrives, the VPC of the one it can still find is reconciled
+    stack.publish(event)
+    assert len(live(remediated, "s3")) == 1

@@ -1,4 +1,4 @@
-"""Reconciles the VPC a CloudTrail EC2 call names (CreateSubnet, CreateRouteTable; see template.yaml)."""
+"""Reconciles the VPCs a CloudTrail EC2 call touches (the triggers in vpce_remediator/triggers.py; rules in template.yaml)."""
 
 from functools import cache
 

@@ -33,7 +33,13 @@ FAILED = "failed"
 # Another writer got there first: the caller re-reads the VPC and plans again.
 CONFLICT = "conflict"
 _CONFLICT_CODES = frozenset(
-    {"DuplicateSubnetsInSameZone", "RouteAlreadyExists", "IdempotentParameterMismatch", "InvalidGroup.Duplicate"}
+    {
+        "DuplicateSubnetsInSameZone",
+        "RouteAlreadyExists",
+        "IdempotentParameterMismatch",
+        "InvalidGroup.Duplicate",
+        "InvalidPermission.Duplicate",
+    }
 )
 # An endpoint a ClientToken can hand back that no longer serves anything.
 _GONE = frozenset({"deleting", "deleted", "failed", "rejected", "expired"})
@@ -138,14 +144,13 @@ def _create_endpoint(ec2: Any, action: CreateGatewayEndpoint | CreateInterfaceEn
         "TagSpecifications": [{"ResourceType": "vpc-endpoint", "Tags": _tags(name)}],
         **params,
     }
-    endpoint = ec2.create_vpc_endpoint(ClientToken=token, **request)["VpcEndpoint"]
     for _ in range(_MAX_RESTORES):
+        endpoint = ec2.create_vpc_endpoint(ClientToken=token, **request)["VpcEndpoint"]
         if endpoint.get("State", "").lower() not in _GONE:
             return endpoint["VpcEndpointId"]
         # The token remembered an endpoint someone has since deleted; salting it with that id is a
         # new create that is still idempotent, and stays so after each later deletion.
         token = f"{token[:40]}-{endpoint['VpcEndpointId'][-16:]}"
-        endpoint = ec2.create_vpc_endpoint(ClientToken=token, **request)["VpcEndpoint"]
     raise ClientError(
         {"Error": {"Code": "EndpointKeptDeleted", "Message": f"ClientToken {token} still returns a deleted endpoint"}},
         "CreateVpcEndpoint",

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
 from vpce_remediator.config import Mode, Settings
-from vpce_remediator.plan import COMPLIANT, NONCOMPLIANT, NOT_OPTED_IN, Plan
+from vpce_remediator.plan import COMPLIANT, NONCOMPLIANT, NOT_OPTED_IN, UNKNOWN_POLICY, Plan
 
 COMPLIANT_EXIT, NONCOMPLIANT_EXIT, ERROR_EXIT = 0, 1, 2
 _STATE = {
@@ -59,7 +59,9 @@ def audit_rows(plans: Sequence[Plan]) -> list[Row]:
 
 
 def exit_code(plans: Sequence[Plan]) -> int:
-    return NONCOMPLIANT_EXIT if any(p.noncompliant for p in plans) else COMPLIANT_EXIT
+    # A subnet naming a policy nobody defined is not compliant either (a typo, or --policy-parameter missing).
+    failing = any(p.noncompliant or any(f.reason == UNKNOWN_POLICY for f in p.findings) for p in plans)
+    return NONCOMPLIANT_EXIT if failing else COMPLIANT_EXIT
 
 
 def print_table(rows: Sequence[Row], out: TextIO) -> None:

@@ -102,9 +102,10 @@ def vpcs_of(ec2: Any, kind: str, ids: Sequence[str]) -> tuple[str, ...]:
     try:
         return tuple(sorted({raw["VpcId"] for raw in _pages(ec2, operation, key, **kwargs)}))
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code", "").endswith(".NotFound"):
-            return ()
-        raise
+        if not exc.response.get("Error", {}).get("Code", "").endswith(".NotFound"):
+            raise
+        # One id that is gone fails the whole call: ask for the others one by one (a rare, small batch).
+        return tuple(sorted({vpc for one in ids if len(ids) > 1 for vpc in vpcs_of(ec2, kind, [one])}))
 
 
 def to_subnet(raw: dict) -> Subnet:
