@@ -12,8 +12,16 @@ PYTHONPATH_ALL := $(CURDIR)/layers/remediator:$(CURDIR)
 # A pyenv shim is a script that can resolve to another version, so prefer the real interpreter.
 PY313 := $(shell ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -n 1 || true)
 PY313 := $(or $(PY313),$(shell command -v python3.13 2>/dev/null))
+# checkov pins boto3 exactly (3.3.30: boto3==1.35.49) as aws-sam-cli does (1.170.0: boto3==1.43.108), so the
+# two cannot share a venv; the newest checkov that could (3.2.10) ignores SAM Globals. It gets its own venv,
+# inside .venv, pinned here rather than in requirements-dev.txt.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+# Scans locally only: no API key (nothing uploaded), no platform download, no PyPI version check.
+CHECKOV_ENV := env -u BC_API_KEY -u PRISMA_API_URL BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=TRUE
 
-.PHONY: dev test unit lint validate build demo clean
+.PHONY: dev test unit lint validate checkov build demo redrive clean
 
 dev: $(STAMP)
 
@@ -23,19 +31,31 @@ $(STAMP): requirements-dev.txt layers/remediator/requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -r layers/remediator/requirements.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
-## test: lint, template checks, sam build, and the whole pytest suite
-test: dev lint validate build unit
+## test: lint, template checks, security scan, sam build, and the whole pytest suite
+test: dev lint validate checkov build unit
 
 unit: dev
 	$(AWS_ENV) $(BIN)/python -m pytest
 
 lint: dev
-	$(BIN)/ruff check layers functions tests
-	$(BIN)/ruff format --check layers functions tests
+	$(BIN)/ruff check layers functions tests scripts
+	$(BIN)/ruff format --check layers functions tests scripts
 
 validate: dev
 	$(AWS_ENV) $(BIN)/sam validate --lint --template template.yaml
 	$(AWS_ENV) $(BIN)/cfn-lint template.yaml
+
+$(CHECKOV_STAMP):
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	@rm -f $(CHECKOV_VENV)/.installed-* && touch $@
+
+## checkov: security scan of template.yaml; every finding is fixed or skipped in place with a reason
+# The cloudformation framework reads the SAM resources (AWS::Serverless::*, merged with Globals) as they
+# are; "serverless" is the Serverless Framework's serverless.yml and would scan nothing here.
+checkov: $(CHECKOV_STAMP)
+	$(CHECKOV_ENV) $(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --quiet --compact
 
 build: dev
 	@if [ -z "$(PY313)" ]; then echo "make build: python3.13 (the Lambda runtime) not found; install it to run sam build" >&2; exit 1; fi
@@ -44,6 +64,14 @@ build: dev
 ## demo: the main job on the emulated account (moto + fidelity layer), end to end
 demo: dev
 	@$(AWS_ENV) PYTHONPATH=$(PYTHONPATH_ALL) $(BIN)/python -m tests.emulation.demo
+
+## redrive: replay the failed-events queue on the real account (your credentials, not the fake ones):
+##   make redrive QUEUE_URL=<FailedEventsQueueUrl output> [DRY_RUN=1] [FUNCTION_NAME=name] [MAX=n] [REGION=r] [PROFILE=p]
+redrive: dev
+	@if [ -z "$(QUEUE_URL)" ]; then echo "usage: make redrive QUEUE_URL=<FailedEventsQueueUrl output> [DRY_RUN=1] [FUNCTION_NAME=name] [MAX=n] [REGION=r] [PROFILE=p]" >&2; exit 2; fi
+	$(BIN)/python scripts/redrive.py --queue-url '$(QUEUE_URL)' \
+		$(if $(FUNCTION_NAME),--function-name '$(FUNCTION_NAME)') $(if $(REGION),--region '$(REGION)') \
+		$(if $(PROFILE),--profile '$(PROFILE)') $(if $(MAX),--max '$(MAX)') $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache
