@@ -117,8 +117,10 @@ def test_each_function_keeps_failed_events_and_its_logs(function_id):
 
 
 def role_statements() -> list[dict]:
+    """Every statement, the conditional ones (Fn::If [cond, statement, AWS::NoValue]) included."""
     role = TEMPLATE["Resources"]["RemediatorRole"]["Properties"]
-    return [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    return [s["Fn::If"][1] if "Fn::If" in s else s for s in statements]
 
 
 def listed(statement: dict) -> list[str]:
@@ -138,9 +140,26 @@ def test_role_grants_exactly_the_ec2_actions_the_code_calls():
     assert all(s["Effect"] == "Allow" for s in role_statements())
 
 
-def test_everything_but_ec2_reads_is_scoped_to_resources():
+def test_everything_but_ec2_reads_and_xray_is_scoped_to_resources():
+    # Neither EC2's Describe* nor X-Ray's writes support resource-level permissions.
     for statement in role_statements():
-        if not all(a.startswith("ec2:Describe") for a in listed(statement)):
+        if not all(a.startswith(("ec2:Describe", "xray:")) for a in listed(statement)):
             assert statement["Resource"] != "*", statement["Sid"]
     others = {a for s in role_statements() for a in listed(s) if not a.startswith("ec2:")}
-    assert others == {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage", "ssm:GetParameter"}
+    assert others == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "sqs:SendMessage",
+        "ssm:GetParameter",
+        "events:PutEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+
+
+def test_change_events_can_only_carry_our_source_and_traces_are_granted_only_when_on():
+    (publish,) = [s for s in role_statements() if s.get("Sid") == "PublishChangeEvents"]
+    assert publish["Condition"] == {"StringEquals": {"events:source": "vpce-remediator"}}
+    role = TEMPLATE["Resources"]["RemediatorRole"]["Properties"]
+    conditional = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"] if "Fn::If" in s]
+    assert [(s["Fn::If"][0], s["Fn::If"][1]["Sid"]) for s in conditional] == [("TracingOn", "WriteTraces")]

@@ -80,10 +80,10 @@ def function_environment(template: dict[str, Any], function_id: str, overrides: 
         **template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}),
         **functions(template)[function_id]["Properties"].get("Environment", {}).get("Variables", {}),
     }
-    return {name: resolve(value, parameters) for name, value in variables.items()}
+    return {name: resolve(value, parameters, template.get("Conditions", {})) for name, value in variables.items()}
 
 
-def resolve(value: Any, parameters: dict[str, Any]) -> str:
+def resolve(value: Any, parameters: dict[str, Any], conditions: dict[str, Any] | None = None) -> str:
     if isinstance(value, (str, int, float)):
         return str(value)
     if isinstance(value, dict) and "Ref" in value:
@@ -91,9 +91,25 @@ def resolve(value: Any, parameters: dict[str, Any]) -> str:
     if isinstance(value, dict) and "Fn::Join" in value:
         separator, parts = value["Fn::Join"]
         if isinstance(parts, dict):  # !Join [",", !Ref SomeList]: a CommaDelimitedList default is one string
-            return str(resolve(parts, parameters))
-        return separator.join(resolve(p, parameters) for p in parts)
+            return str(resolve(parts, parameters, conditions))
+        return separator.join(resolve(p, parameters, conditions) for p in parts)
+    if isinstance(value, dict) and "Fn::If" in value and conditions is not None:
+        name, when_true, when_false = value["Fn::If"]
+        chosen = when_true if condition(conditions[name], parameters, conditions) else when_false
+        return resolve(chosen, parameters, conditions)
     raise ValueError(f"the emulation cannot resolve {value!r}")
+
+
+def condition(expression: Any, parameters: dict[str, Any], conditions: dict[str, Any]) -> bool:
+    """Fn::Equals, Fn::Not and named conditions: what the template's conditions use."""
+    if "Fn::Equals" in expression:
+        left, right = (resolve(v, parameters, conditions) for v in expression["Fn::Equals"])
+        return left == right
+    if "Fn::Not" in expression:
+        return not condition(expression["Fn::Not"][0], parameters, conditions)
+    if "Condition" in expression:
+        return condition(conditions[expression["Condition"]], parameters, conditions)
+    raise ValueError(f"the emulation cannot evaluate {expression!r}")
 
 
 def code_dir(template: dict[str, Any], function_id: str) -> Path:
