@@ -2,7 +2,7 @@
 
 from functools import cache
 
-from vpce_remediator.observability import logger
+from vpce_remediator.observability import lambda_handler
 from vpce_remediator.reconcile import Dependencies, handle_event
 from vpce_remediator.runtime import build_dependencies
 
@@ -13,6 +13,6 @@ def dependencies() -> Dependencies:
     return build_dependencies()
 
 
-@logger.inject_lambda_context(clear_state=True)
+@lambda_handler
 def handler(event, context):
     return handle_event(event, dependencies())

@@ -2,7 +2,7 @@
 
 from functools import cache
 
-from vpce_remediator.observability import logger
+from vpce_remediator.observability import lambda_handler, logger
 from vpce_remediator.reconcile import Dependencies, handle_sweep
 from vpce_remediator.runtime import build_dependencies
 
@@ -13,7 +13,7 @@ def dependencies() -> Dependencies:
     return build_dependencies()
 
 
-@logger.inject_lambda_context(clear_state=True)
+@lambda_handler
 def handler(event, context):
     # The scheduled event carries nothing to act on; its id ties the run's records together.
     logger.set_correlation_id(event.get("id") if isinstance(event, dict) else None)

@@ -27,6 +27,8 @@ class Settings:
     # SSM parameter holding the named-policy document; empty: only the default policy exists.
     policy_parameter: str = ""
     policy_cache_seconds: int = 300
+    # USD per interface-endpoint AZ-hour, recorded with each change so its cost is visible.
+    endpoint_az_hour_usd: float = 0.01
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -46,6 +48,7 @@ class Settings:
             mode=mode,
             policy_parameter=env.get("POLICY_PARAMETER_NAME", "").strip(),
             policy_cache_seconds=_seconds(env, "POLICY_CACHE_SECONDS", 300),
+            endpoint_az_hour_usd=_price(env, "ENDPOINT_AZ_HOUR_USD", 0.01),
         )
 
 
@@ -65,3 +68,14 @@ def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
     if not value.isdigit():
         raise ConfigError(f"{name} must be a whole number of seconds, got {value!r}")
     return int(value)
+
+
+def _price(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name, "").strip()
+    try:
+        price = float(value) if value else default
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a price in USD, got {value!r}") from exc
+    if price < 0:
+        raise ConfigError(f"{name} must not be negative, got {value!r}")
+    return price

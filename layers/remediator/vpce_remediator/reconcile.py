@@ -5,20 +5,24 @@ Every run reads current state, so duplicate, late and out-of-order events are ha
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from vpce_remediator.apply import CONFLICT, FAILED, apply_actions
 from vpce_remediator.config import Mode, Settings
-from vpce_remediator.errors import InvalidEvent, RemediationFailed
+from vpce_remediator.errors import InvalidEvent, RemediationFailed, RemediatorError
 from vpce_remediator.events import parse_api_call
 from vpce_remediator.models import ServiceCatalog, VpcSnapshot
 from vpce_remediator.plan import Plan, plan_vpc
 from vpce_remediator.policy import PolicySet
 from vpce_remediator.report import SUMMARY, log_records
 from vpce_remediator.snapshot import read_details, read_snapshots, vpcs_of
+from vpce_remediator.telemetry import EventsNotPublished, emit_metric, emit_run_metrics, publish_changes
 from vpce_remediator.triggers import targets
 
 # Re-reads after a conflict: each round another writer must have won a race, so a few suffice.
@@ -34,6 +38,9 @@ class Dependencies:
     policies: Callable[[], PolicySet]  # may raise PolicyError; caches as the policy source allows
     catalog: Callable[[], ServiceCatalog]  # cached by the caller: read once per container
     logger: Any
+    # EventBridge client factory for change events, and whether to emit EMF metrics; the CLI does neither.
+    events: Callable[[], Any] | None = None
+    metrics: bool = False
 
 
 @dataclass
@@ -42,6 +49,7 @@ class Summary:
     findings: Counter = field(default_factory=Counter)
     changes: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)  # every change record, for metrics and events
 
     def as_dict(self) -> dict[str, Any]:
         return {"vpcs": self.vpcs, "findings": dict(self.findings), "changes": dict(self.changes), "failures": self.failures}
@@ -60,15 +68,16 @@ def handle_event(event: Any, deps: Dependencies) -> dict[str, Any]:
         target = targets(call, deps.settings.opt_in_tag_key)
     except InvalidEvent as exc:
         log.error("invalid event", extra={"record": SUMMARY, "error": type(exc).__name__, "reason": str(exc)})
+        _count_error(deps, exc)
         return {"status": "invalid", "reason": str(exc)}
     if target.ignored:
         return _ignored(log, target.ignored)
-    return _run(deps, lambda: target.vpc_ids or vpcs_of(deps.ec2, target.lookup, target.lookup_ids))
+    return _run(deps, "event", lambda: target.vpc_ids or vpcs_of(deps.ec2, target.lookup, target.lookup_ids))
 
 
 def handle_sweep(deps: Dependencies) -> dict[str, Any]:
     """Reconciles every VPC in the region that has opted-in subnets: the net under lost events."""
-    return _run(deps, lambda: None)
+    return _run(deps, "sweep", lambda: None)
 
 
 def _ignored(log: Any, reason: str, **extra: Any) -> dict[str, Any]:
@@ -76,14 +85,25 @@ def _ignored(log: Any, reason: str, **extra: Any) -> dict[str, Any]:
     return {"status": "ignored", "reason": reason}
 
 
-def _run(deps: Dependencies, vpc_ids: Callable[[], Sequence[str] | None]) -> dict[str, Any]:
+def _run(deps: Dependencies, trigger: str, vpc_ids: Callable[[], Sequence[str] | None]) -> dict[str, Any]:
+    deps.logger.append_keys(trigger=trigger)
+    started = time.monotonic()
     try:
         summary = reconcile(vpc_ids(), deps)
-    except Exception:
+    except Exception as exc:
         # Raised on purpose so Lambda retries and, after that, parks the event in the failure queue.
         deps.logger.exception("reconcile failed", extra={"record": SUMMARY})
+        _count_error(deps, exc)
         raise
+    finally:
+        if trigger == "sweep" and deps.metrics:
+            emit_metric("SweepDuration", (time.monotonic() - started) * 1000)
     return {"status": "ok", **summary.as_dict()}
+
+
+def _count_error(deps: Dependencies, exc: BaseException) -> None:
+    if deps.metrics:
+        emit_metric("Errors", 1, type(exc).__name__ if isinstance(exc, RemediatorError) else "Unexpected")
 
 
 def plan_vpcs(vpc_ids: Sequence[str] | None, deps: Dependencies, policies: PolicySet) -> list[Plan]:
@@ -118,10 +138,27 @@ def reconcile(vpc_ids: Sequence[str] | None, deps: Dependencies) -> Summary:
     summary = Summary(vpcs=[p.vpc_id for p in plans])
     for plan in plans:
         _converge(plan, deps, policies, summary)
-    deps.logger.info(SUMMARY, extra={"record": SUMMARY, "mode": mode.value, **summary.as_dict()})
+    published = _tell(deps, summary)
+    deps.logger.info(SUMMARY, extra={"record": SUMMARY, "mode": mode.value, "events_published": published, **summary.as_dict()})
     if summary.failures:
         raise RemediationFailed(summary.failures)
     return summary
+
+
+def _tell(deps: Dependencies, summary: Summary) -> int:
+    """Metrics and change events. A change is made whether or not its event goes out: a failure to
+    publish is logged and counted, and does not fail the run (a retry would find nothing to change)."""
+    if deps.metrics:
+        emit_run_metrics(summary.records, summary.findings["noncompliant"])
+    if deps.events is None:
+        return 0
+    try:
+        return publish_changes(deps.events, summary.records, {"mode": deps.settings.mode.value})
+    except (EventsNotPublished, ClientError) as exc:
+        deps.logger.error("events not published", extra={"record": SUMMARY, "error": type(exc).__name__, "reason": str(exc)})
+        if deps.metrics:
+            emit_metric("Errors", 1, "EventsNotPublished")
+        return 0
 
 
 def _converge(plan: Plan, deps: Dependencies, policies: PolicySet, summary: Summary) -> None:
@@ -134,7 +171,14 @@ def _converge(plan: Plan, deps: Dependencies, policies: PolicySet, summary: Summ
     stale: set[str] = set()
     for attempt in range(1, MAX_ATTEMPTS + 1):
         outcomes = apply_actions(deps.ec2, plan.actions, deps.settings.mode is Mode.REPORT, frozenset(stale))
-        log_records(deps.logger, plan.findings if attempt == 1 else (), outcomes, deps.settings.mode.value, attempt)
+        summary.records += log_records(
+            deps.logger,
+            plan.findings if attempt == 1 else (),
+            outcomes,
+            deps.settings.mode.value,
+            attempt,
+            deps.settings.endpoint_az_hour_usd,
+        )
         summary.changes.update(o.result for o in outcomes if o.result != CONFLICT)
         conflicts = [o for o in outcomes if o.result == CONFLICT]
         if attempt == 1:

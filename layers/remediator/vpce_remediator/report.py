@@ -35,9 +35,22 @@ def decision_record(finding: Finding, mode: str) -> dict[str, Any]:
     }
 
 
-def change_record(outcome: Outcome, mode: str, attempt: int = 1) -> dict[str, Any]:
+# Interface endpoints are billed per endpoint and AZ-hour: one ENI per AZ a change adds.
+_BILLED_PER_AZ = frozenset({"create_interface_endpoint", "add_subnets"})
+HOURS_PER_MONTH = 730
+
+
+def change_record(outcome: Outcome, mode: str, attempt: int = 1, price: float | None = None) -> dict[str, Any]:
     action: Action = outcome.action
     fields = action.describe()
+    az_hours = len(fields["subnet_ids"]) if action.kind in _BILLED_PER_AZ else None
+    cost = {}
+    if az_hours is not None and price is not None:
+        cost = {
+            "endpoint_az_hours_added": az_hours,
+            "price_per_endpoint_az_hour_usd": price,
+            "estimated_monthly_usd_added": round(az_hours * price * HOURS_PER_MONTH, 2),
+        }
     return {
         "record": CHANGE,
         "vpc_id": action.vpc_id,
@@ -56,14 +69,22 @@ def change_record(outcome: Outcome, mode: str, attempt: int = 1) -> dict[str, An
         "error": outcome.error,
         "mode": mode,
         "attempt": attempt,
+        **cost,
     }
 
 
-def log_records(logger: Any, findings: Iterable[Finding], outcomes: Iterable[Outcome], mode: str, attempt: int = 1) -> None:
+def log_records(
+    logger: Any, findings: Iterable[Finding], outcomes: Iterable[Outcome], mode: str, attempt: int = 1, price: float | None = None
+) -> list[dict[str, Any]]:
+    """Logs one record per decision and per change; returns the change records (for metrics and events)."""
     # Constant messages: the fields carry the facts, so Logs Insights can filter on them.
     for finding in findings:
         log = logger.warning if finding.warning else logger.info
         log(DECISION, extra=decision_record(finding, mode))
+    changes = []
     for outcome in outcomes:
+        record = change_record(outcome, mode, attempt, price)
         log = logger.error if outcome.result == FAILED else logger.warning if outcome.result == CONFLICT else logger.info
-        log(CHANGE, extra=change_record(outcome, mode, attempt))
+        log(CHANGE, extra=record)
+        changes.append({k: v for k, v in record.items() if v is not None})
+    return changes

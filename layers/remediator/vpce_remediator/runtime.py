@@ -15,7 +15,9 @@ from vpce_remediator.snapshot import read_catalog
 def build_dependencies(
     settings: Settings | None = None, logger: Any = None, session: Any = None, endpoint_url: str | None = None
 ) -> Dependencies:
-    """Lambda calls it with nothing (environment, default session); the CLI passes its own choices."""
+    """Lambda calls it with nothing (environment, default session, metrics and change events on);
+    the CLI passes its own choices and neither publishes metrics nor events."""
+    in_lambda = logger is None
     if logger is None:
         from vpce_remediator.observability import logger
     settings = settings or Settings.from_env()
@@ -27,4 +29,6 @@ def build_dependencies(
         policies=policy_loader(settings, lambda: client("ssm", session, region, endpoint_url)),
         catalog=cache(lambda: read_catalog(ec2, region)),
         logger=logger,
+        events=cache(lambda: client("events", session, region, endpoint_url)) if in_lambda else None,
+        metrics=in_lambda,
     )
