@@ -8,6 +8,7 @@ duplicates cost three reads and no write.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -24,6 +25,7 @@ from vpce_remediator.reconcile import Dependencies, plan_vpcs
 from vpce_remediator.runtime import build_dependencies
 
 from tests.emulation.account import Vpc, sample_event
+from tests.emulation.bus import ChangeEvents
 from tests.emulation.fidelity import enforce
 from tests.emulation.lambda_runtime import Stack
 
@@ -108,6 +110,30 @@ def print_log(records: list[dict], names: dict[str, str]) -> None:
                 print(f"    {r['level'].lower():<9} {names.get(r.get('subnet_id'), r.get('subnet_id'))}: {r.get('reason')}")
 
 
+def print_events(events: list[dict]) -> None:
+    """What a team routing the remediator's events to chat or ticketing receives."""
+    print(f"\n{len(events)} events published on the default bus (source vpce-remediator), e.g. for chat or ticketing:")
+    for e in events:
+        d = e["detail"]
+        what = d.get("endpoint_service") or "security group"
+        cost = f"  +US${d['estimated_monthly_usd_added']}/month" if "estimated_monthly_usd_added" in d else ""
+        target = d.get("endpoint_id") or d.get("security_group_id")
+        print(f"  {e['detail-type']}: {d['outcome']} {d['action']} {what} {target}{cost}")
+
+
+def print_metrics(out: str) -> None:
+    """The EMF records CloudWatch turns into metrics (namespace VpceRemediator), summed by name and dimension."""
+    totals: Counter = Counter()
+    for line in out.splitlines():
+        doc = json.loads(line) if line.startswith("{") else {}
+        for directive in doc.get("_aws", {}).get("CloudWatchMetrics", []):
+            for metric in directive["Metrics"]:
+                value = doc[metric["Name"]]
+                dims = ",".join(f"{k}={doc[k]}" for k in directive["Dimensions"][0] if k != "service")
+                totals[f"{metric['Name']}{{{dims}}}"] += sum(value) if isinstance(value, list) else value
+    print(f"\nMetrics written as EMF so far: {', '.join(f'{k} {v:g}' for k, v in sorted(totals.items()))}")
+
+
 def print_record(records: list[dict]) -> None:
     change = next(r for r in reversed(records) if r.get("record") == "change")
     print(f"\n{len(records)} JSON log records in all; one change record in full, as CloudWatch shows it:")
@@ -126,6 +152,7 @@ def main() -> None:
         reader = build_dependencies(settings, JsonLines(io.StringIO(), 0), boto3.session.Session(region_name=REGION))
         stream = io.StringIO()
         logger.registered_handler.setStream(stream)
+        bus = ChangeEvents()  # a rule on the default bus for source vpce-remediator, into a queue
 
         print("== vpce-remediator demo: emulated account, region eu-west-1 (moto + EC2 fidelity rules) ==\n")
         vpc = build_account(ec2)
@@ -133,19 +160,24 @@ def main() -> None:
         events = [vpc.route_table_event(name) for name in vpc.route_tables] + [vpc.subnet_event(n) for n in vpc.subnets]
         print(f"Built {vpc.id}: {len(vpc.subnets)} subnets in 3 AZs, {len(vpc.route_tables)} route tables + main.")
         print(f"Sending {len(events)} CloudTrail events through the template's EventBridge rules...\n")
-        delivered = [d for event in events for d in stack.publish(event)]
+        emf = io.StringIO()  # the functions' EMF metric records go to stdout; keep them out of the story
+        with contextlib.redirect_stdout(emf):
+            delivered = [d for event in events for d in stack.publish(event)]
         print(f"{len(delivered)} invocations of {sorted({d.function_id for d in delivered})}; EC2 calls: {dict(calls)}\n")
         records = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
         names = {v: k for k, v in {**vpc.subnets, **vpc.route_tables, "main": vpc.main_route_table}.items()}
         print("Remediation log (one block per event):")
         print_log(records, names)
         print_record(records)
+        print_events(bus.received())
+        print_metrics(emf.getvalue())
 
         calls.clear()
         stream.truncate(0)
         stream.seek(0)
-        for event in reversed(events):
-            stack.publish(event)
+        with contextlib.redirect_stdout(emf):
+            for event in reversed(events):
+                stack.publish(event)
         writes = {k: v for k, v in calls.items() if not k.startswith("Describe")}
         print(f"\nRedelivered all {len(events)} events in reverse order: EC2 calls {dict(calls)}, writes {writes or 'none'}.\n")
 
@@ -160,7 +192,8 @@ def main() -> None:
             sample_event("delete_vpc_endpoints.json", endpoint=ssm),
             sample_event("create_tags_subnet_opt_in.json", subnet=scratch),
         ):
-            stack.publish(event)
+            with contextlib.redirect_stdout(emf):
+                stack.publish(event)
         drift = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
         print_log(drift, {**names, scratch: "scratch-b"})
         restored = {r.get("replaces_endpoint_id") for r in drift if r.get("reason") == "endpoint_deleted"}
