@@ -25,8 +25,10 @@ from vpce_remediator.snapshot import read_details, read_snapshots, vpcs_of
 from vpce_remediator.telemetry import EventsNotPublished, emit_metric, emit_run_metrics, publish_changes
 from vpce_remediator.triggers import targets
 
-# Re-reads after a conflict: each round another writer must have won a race, so a few suffice.
-MAX_ATTEMPTS = 4
+# Re-reads after a conflict. Each conflict means another writer added something the plan needed, so
+# a run can lose at most once per resource it wants (five endpoints and a group by default): eight
+# rounds cover the default policy under any interleaving; beyond that Lambda's retry starts over.
+MAX_ATTEMPTS = 8
 
 
 @dataclass
