@@ -63,6 +63,8 @@ def fire(stack: Stack, jobs: list[tuple[str, Any]], monkeypatch) -> list[BaseExc
         t.start()
     for t in threads:
         t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "an invocation did not finish in 120 s"
+    assert all(r for r in results), "an invocation returned nothing"
     return results
 
 
