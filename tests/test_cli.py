@@ -19,13 +19,7 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def account(vpc: Vpc) -> Vpc:
-    vpc.route_table("private")
-    vpc.route_table("public", internet=True)
-    vpc.subnet("app-a", "eu-west-1a", route_table="private")
-    vpc.subnet("app-b", "eu-west-1b")
-    vpc.subnet("web-a", "eu-west-1a", route_table="public")
-    vpc.subnet("scratch", "eu-west-1a", policy=None)
-    return vpc
+    return vpc.mixed_layout()
 
 
 def test_audit_of_a_noncompliant_account_lists_what_it_would_do_and_exits_1(account, calls):

@@ -6,10 +6,8 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from tests.emulation.account import Vpc
+from tests.emulation.account import DEFAULT_SERVICES, Vpc
 from tests.emulation.faults import LOST, THROTTLE, UNAVAILABLE, Faults
-
-SERVICES = {"s3", "dynamodb", "ssm", "ssmmessages", "ec2messages"}
 
 
 @pytest.fixture
@@ -27,10 +25,6 @@ def app_vpc(vpc: Vpc) -> Vpc:
     return vpc
 
 
-def live_services(vpc: Vpc) -> list[str]:
-    return sorted(e["ServiceName"].rsplit(".", 1)[1] for e in vpc.endpoints() if e["State"] != "deleted")
-
-
 def test_throttling_and_5xx_are_retried_by_botocore(app_vpc, stack, faults):
     # Given EC2 throttling the first reads and failing creates with 503s
     faults.inject("DescribeSubnets", THROTTLE, UNAVAILABLE)
@@ -40,7 +34,7 @@ def test_throttling_and_5xx_are_retried_by_botocore(app_vpc, stack, faults):
     result = stack.publish(app_vpc.subnet_event("app-a"))[0].result
     # Then the run succeeded after botocore's retries, with one endpoint per service
     assert result["status"] == "ok" and result["failures"] == []
-    assert live_services(app_vpc) == sorted(SERVICES)
+    assert app_vpc.live_services() == sorted(DEFAULT_SERVICES)
     assert len(faults.injected) == 5  # ModifyVpcEndpoint was never needed, so its fault stayed unused
     assert faults.attempts["CreateVpcEndpoint"] == 5 + 3
 
@@ -52,7 +46,7 @@ def test_a_create_whose_response_is_lost_is_not_duplicated(app_vpc, stack, fault
     stack.publish(app_vpc.subnet_event("app-a"))
     # Then botocore retried with the same ClientToken and got the same endpoints back: no duplicate
     assert [f for _, f in faults.injected] == [LOST, LOST]
-    assert live_services(app_vpc) == sorted(SERVICES)
+    assert app_vpc.live_services() == sorted(DEFAULT_SERVICES)
 
 
 def test_a_lost_security_group_response_converges_on_the_existing_group(app_vpc, stack, faults, ec2):
@@ -65,7 +59,7 @@ def test_a_lost_security_group_response_converges_on_the_existing_group(app_vpc,
         "SecurityGroups"
     ]
     assert len(groups) == 1 and groups[0]["IpPermissions"]
-    assert result["status"] == "ok" and live_services(app_vpc) == sorted(SERVICES)
+    assert result["status"] == "ok" and app_vpc.live_services() == sorted(DEFAULT_SERVICES)
     interface = [e for e in app_vpc.endpoints() if e["VpcEndpointType"] == "Interface"]
     assert {g["GroupId"] for e in interface for g in e["Groups"]} == {groups[0]["GroupId"]}
 
@@ -78,7 +72,7 @@ def test_retries_run_out_the_run_fails_and_a_rerun_converges(app_vpc, stack, fau
     # When the event is handled, the other services are still done and the run fails so Lambda retries
     with pytest.raises(RemediationFailed):
         stack.publish(app_vpc.subnet_event("app-a"))
-    assert len(live_services(app_vpc)) == len(SERVICES) - 1
+    assert len(app_vpc.live_services()) == len(DEFAULT_SERVICES) - 1
     # Then Lambda's retry of the same event completes the VPC
     stack.publish(app_vpc.subnet_event("app-a"))
-    assert live_services(app_vpc) == sorted(SERVICES)
+    assert app_vpc.live_services() == sorted(DEFAULT_SERVICES)

@@ -20,13 +20,7 @@ SCHEMA = Draft202012Validator(json.loads((ROOT / "docs" / "log-schema.json").rea
 
 @pytest.fixture
 def scenario(vpc: Vpc) -> Vpc:
-    vpc.route_table("private")
-    vpc.route_table("public", internet=True)
-    vpc.subnet("app-a", "eu-west-1a", route_table="private")
-    vpc.subnet("app-b", "eu-west-1b")
-    vpc.subnet("web-a", "eu-west-1a", route_table="public")
-    vpc.subnet("odd", "eu-west-1c", policy="platinum")
-    vpc.subnet("scratch", "eu-west-1c", policy=None)
+    vpc.mixed_layout().subnet("odd", "eu-west-1c", policy="platinum")
     return vpc
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.emulation.account import Vpc, load_event
+from tests.emulation.account import DEFAULT_SERVICES, Vpc, load_event
 
 SWEEP = "SweepFunction"
 
@@ -28,13 +28,7 @@ def test_sweep_reconciles_every_opted_in_vpc_and_leaves_the_rest(ec2, stack, cal
     # Then the four are compliant, the bystander untouched, and the region was read in three calls
     assert result["status"] == "ok" and sorted(result["vpcs"]) == sorted(v.id for v in opted_in)
     for vpc in opted_in:
-        assert {e["ServiceName"].rsplit(".", 1)[1] for e in vpc.endpoints()} == {
-            "s3",
-            "dynamodb",
-            "ssm",
-            "ssmmessages",
-            "ec2messages",
-        }
+        assert vpc.live_services() == sorted(DEFAULT_SERVICES)
     assert bystander.endpoints() == []
     counts = calls.count()
     assert (counts["DescribeSubnets"], counts["DescribeRouteTables"], counts["DescribeVpcEndpoints"]) == (1, 1, 1)

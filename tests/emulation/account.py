@@ -11,6 +11,8 @@ from typing import Any
 from tests.emulation.template import ROOT
 
 OPT_IN_KEY = "vpce-remediator/policy"
+# The services of the template's default policy.
+DEFAULT_SERVICES = frozenset({"s3", "dynamodb", "ssm", "ssmmessages", "ec2messages"})
 EVENTS = ROOT / "events"
 # The ids the sample events in events/ carry; replaced by the emulated ones.
 SAMPLE_VPC = "vpc-0a1b2c3d4e5f60718"
@@ -121,3 +123,18 @@ class Vpc:
     def endpoints(self, service: str | None = None) -> list[dict[str, Any]]:
         found = self.ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [self.id]}])["VpcEndpoints"]
         return [e for e in found if service is None or e["ServiceName"].endswith(f".{service}")]
+
+    def live_services(self) -> list[str]:
+        """Short names of the services with a live endpoint, one entry per endpoint (duplicates show)."""
+        return sorted(e["ServiceName"].rsplit(".", 1)[1] for e in self.endpoints() if e["State"] != "deleted")
+
+    def mixed_layout(self) -> Vpc:
+        """Opted-in private subnets on their own table and on the main one, a tagged public subnet
+        and an untagged one: every kind of subnet the remediator must tell apart."""
+        self.route_table("private")
+        self.route_table("public", internet=True)
+        self.subnet("app-a", "eu-west-1a", route_table="private")
+        self.subnet("app-b", "eu-west-1b")
+        self.subnet("web-a", "eu-west-1a", route_table="public")
+        self.subnet("scratch", "eu-west-1c", policy=None)
+        return self
