@@ -112,4 +112,5 @@ def targets(call: ApiCall, opt_in_tag_key: str) -> Targets:
 
 def _ids(call: ApiCall, paths: tuple[str, ...], kind: str) -> tuple[str, ...]:
     found = (value for path in paths for value in call.strings(path))
-    return tuple(dict.fromkeys(v for v in found if _ID[kind].match(v)))
+    # fullmatch: "$" would also accept an id followed by a newline, which EC2 refuses as malformed.
+    return tuple(dict.fromkeys(v for v in found if _ID[kind].fullmatch(v)))
