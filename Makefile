@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/remediator/requirements.txt | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/remediator/requirements*.txt | cksum | cut -d' ' -f1)
 # Offline by construction: fake credentials, a fixed region, no profile.
 AWS_ENV := env -u AWS_PROFILE AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	AWS_DEFAULT_REGION=eu-west-1 AWS_REGION=eu-west-1 SAM_CLI_TELEMETRY=0
@@ -21,14 +21,15 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 # Scans locally only: no API key (nothing uploaded), no platform download, no PyPI version check.
 CHECKOV_ENV := env -u BC_API_KEY -u PRISMA_API_URL BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=TRUE
 
-.PHONY: dev test unit lint validate checkov build demo redrive clean
+.PHONY: dev test unit lint validate checkov build demo bench redrive clean
 
 dev: $(STAMP)
 
-$(STAMP): requirements-dev.txt layers/remediator/requirements.txt
+$(STAMP): requirements-dev.txt layers/remediator/requirements.txt layers/remediator/requirements-tracing.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -r layers/remediator/requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -r layers/remediator/requirements.txt \
+		-r layers/remediator/requirements-tracing.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
 ## test: lint, template checks, security scan, sam build, and the whole pytest suite
@@ -60,10 +61,18 @@ checkov: $(CHECKOV_STAMP)
 build: dev
 	@if [ -z "$(PY313)" ]; then echo "make build: python3.13 (the Lambda runtime) not found; install it to run sam build" >&2; exit 1; fi
 	PATH="$(dir $(PY313)):$$PATH" $(AWS_ENV) $(BIN)/sam build --template template.yaml --build-dir .aws-sam/build --cache-dir .aws-sam/cache
+	@# The runtime provides boto3/botocore; a copy in the layer would shadow it with another version.
+	@for p in boto3 botocore s3transfer; do if [ -e .aws-sam/build/RemediatorLayer/python/$$p ]; then \
+		echo "make build: $$p is bundled in the layer" >&2; exit 1; fi; done
 
 ## demo: the main job on the emulated account (moto + fidelity layer), end to end
 demo: dev
 	@$(AWS_ENV) PYTHONPATH=$(PYTHONPATH_ALL) $(BIN)/python -m tests.emulation.demo
+
+## bench: call counts, handler and sweep times on the emulation, cold imports (python3.11 and 3.13), build sizes
+##   (docs/performance.md); not a test. Creates a throwaway python3.13 venv under /tmp on first use (PyPI).
+bench: dev build
+	@$(AWS_ENV) PYTHONPATH=$(PYTHONPATH_ALL) $(BIN)/python -m scripts.bench $(if $(PY313),--py313 '$(PY313)')
 
 ## redrive: replay the failed-events queue on the real account (your credentials, not the fake ones):
 ##   make redrive QUEUE_URL=<FailedEventsQueueUrl output> [DRY_RUN=1] [FUNCTION_NAME=name] [MAX=n] [REGION=r] [PROFILE=p]
