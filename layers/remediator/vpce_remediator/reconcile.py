@@ -43,6 +43,9 @@ class Dependencies:
     # EventBridge client factory for change events, and whether to emit EMF metrics; the CLI does neither.
     events: Callable[[], Any] | None = None
     metrics: bool = False
+    # Subnet, route table and endpoint ids seen in snapshots -> their VPC. A resource never moves to
+    # another VPC, so in a warm container a trigger naming a known resource needs no lookup call.
+    vpc_of: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -74,7 +77,21 @@ def handle_event(event: Any, deps: Dependencies) -> dict[str, Any]:
         return {"status": "invalid", "reason": str(exc)}
     if target.ignored:
         return _ignored(log, target.ignored)
-    return _run(deps, "event", lambda: target.vpc_ids or vpcs_of(deps.ec2, target.lookup, target.lookup_ids))
+    return _run(deps, "event", lambda: target.vpc_ids or _lookup(deps, target.lookup, target.lookup_ids))
+
+
+def _lookup(deps: Dependencies, kind: str | None, ids: tuple[str, ...]) -> tuple[str, ...]:
+    if all(i in deps.vpc_of for i in ids):
+        return tuple(sorted({deps.vpc_of[i] for i in ids}))
+    assert kind is not None
+    return vpcs_of(deps.ec2, kind, ids)
+
+
+def _remember(deps: Dependencies, snapshots: dict[str, VpcSnapshot]) -> dict[str, VpcSnapshot]:
+    for vpc_id, snapshot in snapshots.items():
+        for resource in (*snapshot.subnets, *snapshot.route_tables, *snapshot.endpoints):
+            deps.vpc_of[resource.id] = vpc_id
+    return snapshots
 
 
 def handle_sweep(deps: Dependencies) -> dict[str, Any]:
@@ -111,7 +128,7 @@ def _count_error(deps: Dependencies, exc: BaseException) -> None:
 def plan_vpcs(vpc_ids: Sequence[str] | None, deps: Dependencies, policies: PolicySet) -> list[Plan]:
     """Plans for the given VPCs, or for every VPC with opted-in subnets when ``vpc_ids`` is None."""
     key = deps.settings.opt_in_tag_key
-    snapshots = read_snapshots(deps.ec2, vpc_ids)
+    snapshots = _remember(deps, read_snapshots(deps.ec2, vpc_ids))
     if vpc_ids is None:
         snapshots = {v: s for v, s in snapshots.items() if any(key in subnet.tags for subnet in s.subnets)}
     if not snapshots:
@@ -189,6 +206,6 @@ def _converge(plan: Plan, deps: Dependencies, policies: PolicySet, summary: Summ
         if not conflicts:
             return
         stale |= {o.action.client_token for o in conflicts if o.error_code == "IdempotentParameterMismatch"}  # type: ignore[attr-defined]
-        snapshot = read_snapshots(deps.ec2, [plan.vpc_id])[plan.vpc_id]
+        snapshot = _remember(deps, read_snapshots(deps.ec2, [plan.vpc_id]))[plan.vpc_id]
         plan = _plan(snapshot, deps, policies, deps.catalog())
     summary.failures += [f"{o.action.kind} in {plan.vpc_id}: still conflicting after {MAX_ATTEMPTS} attempts" for o in conflicts]
