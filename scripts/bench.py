@@ -517,8 +517,9 @@ def cold_imports(py313: Path | None, why_not: str, runs: int) -> None:
     say(f"== Cold import of each handler (fresh interpreter per run, best of {runs}; budget: tracing off <= 1.5x boto3) ==")
     say("  source: PYTHONPATH=layers/remediator:functions/<name>, bytecode cached after a warm-up run.")
     say("  as built: PYTHONPATH=.aws-sam/build/RemediatorLayer/python:.aws-sam/build/<Function> with PYTHONDONTWRITEBYTECODE=1:")
-    say("  the layer and the function compile at every import, as in Lambda (/opt and /var/task are read-only and sam build")
-    say("  ships no .pyc), and layer packages shadow the interpreter's own, as /opt/python precedes the runtime's boto3.")
+    say("  what the build ships is all there is, as in Lambda (/opt and /var/task are read-only): the layer carries 3.13")
+    say("  bytecode (layers/remediator/Makefile), so 3.13 loads it and 3.11 compiles; the function's app.py compiles.")
+    say("  Layer packages shadow the interpreter's own, as /opt/python precedes the runtime's boto3.")
     say("  boto3 keeps its bytecode, as the runtime's does.")
     tracing = tracing_supported()
     interpreters = [("python3.11 (dev venv)", sys.executable)]
@@ -579,13 +580,13 @@ def cold_imports(py313: Path | None, why_not: str, runs: int) -> None:
 
 
 def _copy_build() -> tuple[Path | None, Path | None]:
-    """The sam build output without any __pycache__ (so 'as built' imports compile as Lambda's do), and, when the
-    layer bundles packages the runtime provides, a second copy without them."""
+    """A copy of the sam build output, exactly as shipped (bytecode included), and, when the layer bundles
+    packages the runtime provides, a second copy without them."""
     if not (BUILD / "RemediatorLayer").is_dir():
         return None, None
     base = Path(tempfile.mkdtemp(prefix="vpce-bench-"))
     built = base / "built" / "build"
-    shutil.copytree(BUILD, built, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(BUILD, built)
     layer = BUILD / "RemediatorLayer" / "python"
     bundled = [p.name for p in layer.iterdir() if p.name.removesuffix(".py") in RUNTIME_PACKAGES]
     if not bundled:
