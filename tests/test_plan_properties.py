@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from vpce_remediator.actions import (
+    ALL_ACTIONS,
     Action,
     AddSubnets,
     AttachRouteTables,
@@ -667,14 +668,7 @@ def test_the_strategies_reach_the_interesting_cases():
     cases = (NOT_OPTED_IN, UNKNOWN_POLICY, PUBLIC_SUBNET, NO_ROUTE_TABLE, "eligible", "needs_details", "dead_endpoint")
     for case in (*cases, "attach_to_endpoint_serving_others", "add_to_endpoint_serving_others"):
         assert seen[case] > 0, case
-    for kind in (
-        CreateSecurityGroup,
-        AuthorizeHttps,
-        CreateGatewayEndpoint,
-        AttachRouteTables,
-        CreateInterfaceEndpoint,
-        AddSubnets,
-    ):
+    for kind in ALL_ACTIONS:  # every action kind the planner can emit, so a new one is covered too
         assert seen[kind.__name__] > 0, kind.__name__
 
 
