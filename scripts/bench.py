@@ -701,18 +701,11 @@ def _zipped(base: Path, files: list[Path]) -> int:
 
 def _imported_by_code() -> set[str]:
     """Top-level names of every import statement in the layer's package and the handlers (lazy ones included)."""
-    names = set()
-    sources = [*(ROOT / "layers" / "remediator" / "vpce_remediator").glob("*.py"), *(ROOT / "functions").glob("*/app.py")]
-    for path in sources:
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                names |= {alias.name.split(".")[0] for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names.add(node.module.split(".")[0])
-    return names
+    return {module.split(".")[0] for module in _modules_named_by_code()}
 
 
 def _modules_named_by_code() -> set[str]:
+    """Full module names of every import statement in the layer's package and the handlers."""
     modules = set()
     sources = [*(ROOT / "layers" / "remediator" / "vpce_remediator").glob("*.py"), *(ROOT / "functions").glob("*/app.py")]
     for path in sources:
