@@ -56,7 +56,7 @@ FAKE_AWS = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
 }
-FUNCTIONS = {"EventReconcilerFunction": "event_reconciler", "SweepFunction": "sweep"}
+FUNCTIONS = {"IntakeFunction": "event_reconciler", "SweepFunction": "sweep"}
 BUILD = ROOT / ".aws-sam" / "build"
 # The AWS SDK the Lambda Python runtime provides (and its dependencies); none of it belongs in the layer.
 SDK_PACKAGES = ("boto3", "botocore", "s3transfer")
@@ -260,7 +260,7 @@ def events(runs: int, fresh_runs: int) -> None:
     from tests.emulation.lambda_runtime import Stack
     from tests.test_budgets import AZS, big_vpc, remediated_big_vpc
 
-    fn = "EventReconcilerFunction"
+    fn = "IntakeFunction"
     say("== EC2 calls and handler time per event (VPC: 40 opted-in subnets, 10 route tables, 3 AZs; default policy) ==")
     say(f"  warm rows: median of {runs} invocations in one warm container; fresh rows: median of {fresh_runs}, each on a")
     say("  new VPC (and, for the last row, a new container: empty caches; imports are measured below, not here).")
@@ -449,7 +449,7 @@ def _function_env() -> dict[str, str]:
     from tests.emulation.lambda_runtime import Stack
 
     try:
-        return Stack().environment("EventReconcilerFunction")
+        return Stack().environment("IntakeFunction")
     except Exception:  # the emulation cannot resolve something new in the template: import with defaults
         return {}
 
@@ -609,7 +609,7 @@ def package() -> None:
         say()
         return
     rows: list[tuple[str, ...]] = [("artifact", "files", "unzipped", "zipped (deflate)")]
-    for name in ("EventReconcilerFunction", "SweepFunction", "RemediatorLayer"):
+    for name in ("IntakeFunction", "SweepFunction", "RemediatorLayer"):
         files = [p for p in (BUILD / name).rglob("*") if p.is_file()]
         rows.append((name, str(len(files)), size(sum(p.stat().st_size for p in files)), size(_zipped(BUILD / name, files))))
     table(rows)

@@ -15,6 +15,7 @@ from moto import mock_aws
 from tests.emulation.account import Vpc
 from tests.emulation.fidelity import Fidelity, enforce
 from tests.emulation.lambda_runtime import Stack
+from tests.emulation.queues import enforce_deduplication
 
 REGION = "eu-west-1"
 READS = ("Describe", "Get", "List")
@@ -67,7 +68,7 @@ class CallLog:
 
 @pytest.fixture
 def aws(offline_aws: None) -> Iterator[Fidelity]:
-    with mock_aws(), enforce() as fidelity:
+    with mock_aws(), enforce() as fidelity, enforce_deduplication():
         yield fidelity
 
 
@@ -89,7 +90,7 @@ def calls(aws: Fidelity) -> Iterator[CallLog]:
 
 @pytest.fixture
 def stack(calls: CallLog) -> Stack:
-    """The stack with template defaults; each test starts with cold containers."""
+    """The stack with template defaults, but reconciling at once (SettleSeconds=0); cold containers."""
     return Stack().provision()
 
 
@@ -121,3 +122,14 @@ def logs() -> Iterator[LogCapture]:
     logger._logger.addHandler(capture)
     yield capture
     logger._logger.removeHandler(capture)
+
+
+@pytest.fixture
+def debug_logs(logs: LogCapture) -> Iterator[LogCapture]:
+    """``logs``, with the logger at DEBUG (LogLevel=DEBUG): the records that need no one's attention too."""
+    from vpce_remediator.observability import logger
+
+    level = logger.log_level
+    logger.setLevel("DEBUG")
+    yield logs
+    logger.setLevel(level)

@@ -22,6 +22,7 @@ ones these tests hold.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -52,6 +53,8 @@ SNAPSHOT = Counter({"DescribeSubnets": 1, "DescribeRouteTables": 1, "DescribeVpc
 DETAILS = Counter({"DescribeVpcs": 1, "DescribeVpcAttribute": 2, "DescribeSecurityGroups": 1})
 # Read once per container (runtime.build_dependencies caches it).
 CATALOG = Counter({"DescribeVpcEndpointServices": 1})
+# The intake's one write: the call, queued in the VPC's settle window.
+QUEUED = Counter({"SendMessage": 1})
 _MOTO_DESCRIBE_TAGS = TagBackend.describe_tags
 
 
@@ -87,7 +90,7 @@ def publish(stack: Stack, calls: Any, event: dict[str, Any]) -> Cost:
     calls.clear()
     deliveries = stack.publish(event)
     assert len(deliveries) == 1, deliveries
-    assert deliveries[0].result["status"] in ("ok", "ignored"), deliveries[0].result
+    assert deliveries[0].result["status"] in ("ok", "queued", "ignored"), deliveries[0].result
     return Cost.of(calls.calls)
 
 
@@ -245,8 +248,10 @@ def test_an_event_that_needs_no_change_costs_three_ec2_reads_and_no_write(ec2, s
     # Given the remediated 40/10/3 VPC and a warm container
     vpc = remediated_big_vpc(ec2, stack, calls)
     vpc.subnet("late-a", "eu-west-1a", route_table="rt-3")  # a new subnet in a served AZ, on a served table
+    # A CloudTrail event delivered twice within five minutes is queued once (the settle queue deduplicates)
+    redelivered = publish(stack, calls, vpc.subnet_event("app-00"))
+    assert (redelivered.reads, redelivered.writes, redelivered.other) == (Counter(), Counter(), QUEUED)
     events = {
-        "redelivered CreateSubnet": vpc.subnet_event("app-00"),
         "another subnet's CreateSubnet": vpc.subnet_event("app-37"),
         "CreateRouteTable of a served table": vpc.route_table_event("rt-9"),
         "CreateSubnet: new subnet in a served AZ": vpc.subnet_event("late-a"),
@@ -254,8 +259,8 @@ def test_an_event_that_needs_no_change_costs_three_ec2_reads_and_no_write(ec2, s
     for name, event in events.items():
         # When the event arrives
         cost = publish(stack, calls, event)
-        # Then the run read the three snapshot calls, wrote nothing, and called no other service
-        assert (cost.reads, cost.writes, cost.other) == (SNAPSHOT, Counter(), Counter()), name
+        # Then the run read the three snapshot calls, wrote nothing, and only queued the call
+        assert (cost.reads, cost.writes, cost.other) == (SNAPSHOT, Counter(), QUEUED), name
 
 
 def test_a_new_subnet_in_a_new_az_costs_three_reads_and_one_write_per_interface_endpoint(ec2, stack, calls):
@@ -320,23 +325,41 @@ def _lookup_event(vpc: Vpc, name: str) -> dict[str, Any]:
     return sample_event(name, **{"subnet": ids["subnet"], kind: ids[kind]})
 
 
-def test_a_call_that_names_no_vpc_costs_one_lookup_more_only_in_a_cold_container(ec2, stack, calls):
-    # Given the remediated VPC, and a container that has never read it
+def test_a_call_that_names_no_vpc_costs_one_lookup_more_only_in_a_container_that_never_resolved_it(ec2, stack, calls):
+    # Given the remediated VPC, and new containers
     vpc = remediated_big_vpc(ec2, stack, calls)
     for event_file, (_, lookup) in LOOKUP_EVENTS.items():
-        # When a call that names a subnet, a route table or an endpoint (not the VPC) reaches a new container
-        cost = publish(Stack().provision(), calls, _lookup_event(vpc, event_file))
+        # When a call that names a subnet, a route table or an endpoint (not the VPC) reaches a new intake
+        cold = Stack().provision()
+        cost = publish(cold, calls, _lookup_event(vpc, event_file))
         # Then one Describe resolved the resource to its VPC before the three snapshot reads; nothing written
         assert cost.reads[lookup] == SNAPSHOT[lookup] + 1, event_file
         assert cost.writes == Counter(), event_file
+        # And the same intake resolves it from memory for the next call (a resource never changes VPC)
+        later = _lookup_event(vpc, event_file)
+        later["detail"]["eventID"] = f"later-{later['detail']['eventID']}"
+        again = publish(cold, calls, later)
+        assert (again.reads, again.writes) == (SNAPSHOT, Counter()), event_file
 
 
-def test_issue_budget_every_no_change_event_costs_at_most_three_ec2_reads(ec2, stack, calls):
-    # In a warm container every trigger resolves from the VPC index its snapshots built: no lookup call
+def test_issue_budget_every_no_change_event_costs_at_most_three_ec2_reads_and_one_lookup(ec2, stack, calls):
+    # The intake resolves a resource it has not seen with one Describe; the reconcile reads three
     vpc = remediated_big_vpc(ec2, stack, calls)
     for name in LOOKUP_EVENTS:
         cost = publish(stack, calls, _lookup_event(vpc, name))
-        assert (cost.reads, cost.ec2_reads, cost.writes, cost.other) == (SNAPSHOT, 3, Counter(), Counter()), name
+        assert cost.ec2_reads <= 4 and cost.reads >= SNAPSHOT, name
+        assert (cost.writes, cost.other) == (Counter(), QUEUED), name
+    # A subnet or route table whose create the intake saw needs no lookup at all
+    vpc.route_table("seen")
+    vpc.subnet("seen-a", "eu-west-1a", route_table="seen")
+    publish(stack, calls, vpc.route_table_event("seen"))
+    publish(stack, calls, vpc.subnet_event("seen-a"))
+    for name, ids in (
+        ("associate_route_table.json", {"route_table": vpc.route_tables["seen"]}),
+        ("create_tags_subnet_opt_in.json", {"subnet": vpc.subnets["seen-a"]}),
+    ):
+        cost = publish(stack, calls, sample_event(name, **ids))
+        assert (cost.reads, cost.ec2_reads, cost.writes, cost.other) == (SNAPSHOT, 3, Counter(), QUEUED), name
 
 
 def test_the_remediators_own_calls_cost_no_call_at_all(stack, calls):
@@ -357,8 +380,8 @@ def test_the_service_catalog_and_the_policy_are_read_once_per_container(ec2, sta
     assert [c.other["GetParameter"] for c in costs] == [1, 0, 0, 0, 0, 0]
     assert [c.reads for c in costs[1:]] == [SNAPSHOT] * 5
     # And a new container (a cold start) reads each once again, for itself
-    cold = publish(Stack(), calls, vpc.subnet_event("app-05"))
-    assert cold.reads == SNAPSHOT + CATALOG and cold.other == Counter({"GetParameter": 1})
+    cold = publish(Stack().provision(), calls, vpc.subnet_event("app-05"))
+    assert cold.reads == SNAPSHOT + CATALOG and cold.other == Counter({"GetParameter": 1}) + QUEUED
 
 
 # --- the sweep ------------------------------------------------------------------------------------
@@ -402,3 +425,44 @@ def test_a_sweep_makes_one_call_per_result_page_not_one_per_vpc(ec2, stack, call
     assert items_100 == {"DescribeSubnets": 203, "DescribeRouteTables": 201, "DescribeVpcEndpoints": 500}
     assert steady_100.reads == Counter({"DescribeSubnets": 9, "DescribeRouteTables": 9, "DescribeVpcEndpoints": 20})
     assert steady_100.writes == Counter()
+
+
+# --- log volume -----------------------------------------------------------------------------------
+
+
+def logged_bytes(records: list[dict]) -> int:
+    """What CloudWatch Logs ingests for these records: one compact JSON line each, as Powertools writes them."""
+    return sum(len(json.dumps(r, separators=(",", ":"))) + 1 for r in records)
+
+
+def test_a_no_change_reconcile_of_a_40_subnet_vpc_logs_at_most_2_kb(ec2, stack, calls, logs):
+    # Given the remediated 40/10/3 VPC
+    vpc = remediated_big_vpc(ec2, stack, calls)
+    logs.records.clear()
+    # When a call that changes nothing is reconciled
+    publish(stack, calls, vpc.subnet_event("app-37"))
+    reconciler = [r for r in logs.records if r["function_name"] == "ReconcilerFunction"]
+    # Then the reconcile logged its summary alone (compliant decisions are DEBUG; their count is in it)
+    assert [r["message"] for r in reconciler] == ["summary"]
+    assert reconciler[0]["findings"] == {"compliant": 40 * 5}
+    assert logged_bytes(reconciler) <= 2048, logged_bytes(reconciler)
+    # and the intake's record of the call it queued is small too
+    intake = [r for r in logs.records if r["function_name"] == "IntakeFunction"]
+    assert [r["message"] for r in intake] == ["queued"] and logged_bytes(intake) <= 1024
+
+
+def test_a_no_change_sweep_logs_at_most_1_kb_per_vpc(ec2, stack, calls, logs):
+    # Given ten remediated 40-subnet VPCs
+    for i in range(10):
+        vpc = Vpc.create(ec2, f"10.{i}.0.0/16")
+        for t in range(10):
+            vpc.route_table(f"rt-{t}")
+        for s in range(40):
+            vpc.subnet(f"app-{s:02d}", AZS[s % 3], route_table=f"rt-{s % 10}")
+    sweep(stack, calls)
+    logs.records.clear()
+    # When the next sweep finds nothing to change
+    sweep(stack, calls)
+    # Then it logged its summary alone
+    assert [r["message"] for r in logs.records] == ["summary"]
+    assert logged_bytes(logs.records) <= 1024 * 10, logged_bytes(logs.records)

@@ -1,5 +1,6 @@
-"""The event function end to end: events/ files through the template's rules into the real handler,
-against moto with the fidelity layer. Given/When/Then in each test."""
+"""The event path end to end: events/ files through the template's rules into the intake, the settle
+queue, and the reconciler, against moto with the fidelity layer. The stack fixture reconciles at once
+(SettleSeconds=0); tests/test_settle.py covers the window. Given/When/Then in each test."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 
 from tests.emulation.account import Vpc, load_event
 
-FUNCTION = "EventReconcilerFunction"
+FUNCTION = "IntakeFunction"
 GATEWAY_DEFAULTS = {"s3", "dynamodb"}
 INTERFACE_DEFAULTS = {"ssm", "ssmmessages", "ec2messages"}
 
@@ -34,8 +35,8 @@ def private_vpc(vpc: Vpc) -> Vpc:
 def test_create_subnet_event_supplies_every_required_endpoint(private_vpc, stack, ec2, logs):
     # When EventBridge delivers the CreateSubnet event for app-a
     deliveries = stack.publish(private_vpc.subnet_event("app-a"))
-    # Then exactly the reconciler ran, and the VPC has one endpoint per default service
-    assert [(d.function_id, d.result["status"]) for d in deliveries] == [(FUNCTION, "ok")]
+    # Then exactly the intake ran, queued the VPC, and its reconcile gave it one endpoint per default service
+    assert [(d.function_id, d.result["status"], d.result["vpcs"]) for d in deliveries] == [(FUNCTION, "queued", [private_vpc.id])]
     endpoints = by_service(private_vpc)
     assert set(endpoints) == GATEWAY_DEFAULTS | INTERFACE_DEFAULTS
     # Gateway endpoints carry the three private route tables (the main one included), not the public one
@@ -79,9 +80,10 @@ def test_second_delivery_makes_no_write(private_vpc, stack, calls):
     # When the same event is delivered again (EventBridge is at-least-once) and another arrives late
     stack.publish(private_vpc.subnet_event("app-a"))
     stack.publish(private_vpc.subnet_event("app-b"))
-    # Then nothing is written, and each run costs the three snapshot reads
-    assert calls.writes == []
-    assert calls.count() == {"DescribeSubnets": 2, "DescribeRouteTables": 2, "DescribeVpcEndpoints": 2}
+    # Then nothing is written to EC2; the duplicate is dropped by the settle queue's deduplication and
+    # the late event's reconcile costs the three snapshot reads
+    assert [c for c in calls.writes if c != "SendMessage"] == []
+    assert calls.count() == {"SendMessage": 2, "DescribeSubnets": 1, "DescribeRouteTables": 1, "DescribeVpcEndpoints": 1}
 
 
 def test_creates_carry_client_tokens_and_private_dns_explicitly(private_vpc, stack, calls):
@@ -99,8 +101,8 @@ def test_report_mode_writes_nothing_and_logs_what_it_would_do(private_vpc, calls
     stack = Stack(parameters={"Mode": "report"}).provision()
     # When a subnet is created
     stack.publish(private_vpc.subnet_event("app-a"))
-    # Then no write call is made, no endpoint exists, and the log says what would have changed
-    assert calls.writes == []
+    # Then no EC2 write is made, no endpoint exists, and the log says what would have changed
+    assert [c for c in calls.writes if c != "SendMessage"] == []
     assert private_vpc.endpoints() == []
     changes = logs.of("change")
     assert {c["action"] for c in changes} == {
@@ -149,13 +151,17 @@ def test_existing_interface_endpoint_gains_only_missing_azs(private_vpc, stack, 
     assert set(ssm[0]["SubnetIds"]) == {private_vpc.subnets[n] for n in ("web-a", "app-b", "app-c")}
 
 
-def test_untagged_and_public_subnets_get_a_reason_and_nothing_else(private_vpc, stack, logs):
+def test_untagged_and_public_subnets_get_a_reason_and_nothing_else(private_vpc, stack, debug_logs):
+    logs = debug_logs
     stack.publish(private_vpc.subnet_event("web-a"))
     decisions = {(r["subnet_id"], r["reason"]) for r in logs.of("decision") if r["outcome"] == "skipped"}
     assert (private_vpc.subnets["web-a"], "public_subnet") in decisions
     assert (private_vpc.subnets["scratch-b"], "not_opted_in") in decisions
     public = [r for r in logs.records if r.get("subnet_id") == private_vpc.subnets["web-a"]]
     assert {r["level"] for r in public} == {"WARNING"}
+    # Never opted in needs no one's attention: DEBUG, counted in the summary
+    untagged = [r for r in logs.records if r.get("subnet_id") == private_vpc.subnets["scratch-b"]]
+    assert {r["level"] for r in untagged} == {"DEBUG"}
 
 
 def test_private_dns_is_left_off_when_vpc_dns_is_off_and_attributes_are_not_changed(ec2, stack, logs):
@@ -191,8 +197,8 @@ def test_create_route_table_event_reconciles_its_vpc(vpc, stack):
     vpc.subnet("app-a", "eu-west-1a", route_table="new")
     # When the CreateRouteTable event arrives
     deliveries = stack.publish(vpc.route_table_event("new"))
-    # Then the VPC is reconciled
-    assert [d.result["status"] for d in deliveries] == ["ok"]
+    # Then the VPC is queued and reconciled
+    assert [d.result["status"] for d in deliveries] == ["queued"]
     assert by_service(vpc)["s3"]["RouteTableIds"] == [vpc.route_tables["new"]]
 
 
@@ -265,7 +271,8 @@ def test_a_vpc_that_is_gone_is_a_no_op(stack, calls):
     from tests.emulation.account import subnet_created_event
 
     result = stack.publish(subnet_created_event("vpc-0123456789abcdef0", "subnet-0123456789abcdef0", "eu-west-1a"))
-    assert result[0].result["status"] == "ok" and calls.writes == []
+    assert result[0].result["status"] == "queued" and [c for c in calls.writes if c != "SendMessage"] == []
+    assert stack.reconciler.failures == []
 
 
 def test_one_failing_service_does_not_stop_the_others_and_the_run_raises(private_vpc, stack, calls, logs):
@@ -279,16 +286,17 @@ def test_one_failing_service_does_not_stop_the_others_and_the_run_raises(private
             raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "denied by SCP"}}, "CreateVpcEndpoint")
 
     boto3.DEFAULT_SESSION.events.register("provide-client-params.ec2.CreateVpcEndpoint", refuse_dynamodb)
-    # When the event arrives, the run fails so Lambda retries it...
-    with pytest.raises(RemediationFailed, match="create_gateway_endpoint"):
-        stack.publish(private_vpc.subnet_event("app-a"))
+    # When the event arrives, the reconcile fails: its message is reported as failed, so SQS keeps it...
+    stack.publish(private_vpc.subnet_event("app-a"))
+    assert len(stack.reconciler.failures) == 1
     # ...after every other endpoint was made, and the log names the failure and its code
     assert set(by_service(private_vpc)) == (GATEWAY_DEFAULTS | INTERFACE_DEFAULTS) - {"dynamodb"}
     failed = [r for r in logs.of("change") if r["outcome"] == "failed"]
     assert [(r["endpoint_service"], r["error_code"], r["level"]) for r in failed] == [
         ("dynamodb", "UnauthorizedOperation", "ERROR")
     ]
-    assert any(r["message"] == "reconcile failed" for r in logs.records)
+    (failed_run,) = [r for r in logs.records if r["message"] == "reconcile failed"]
+    assert failed_run["exception_name"] == RemediationFailed.__name__ and "create_gateway_endpoint" in failed_run["exception"]
 
 
 def test_someone_elses_group_with_our_name_is_left_alone(private_vpc, stack, ec2, calls):

@@ -31,9 +31,9 @@ def test_throttling_and_5xx_are_retried_by_botocore(app_vpc, stack, faults):
     faults.inject("CreateVpcEndpoint", THROTTLE, UNAVAILABLE, THROTTLE)
     faults.inject("ModifyVpcEndpoint", UNAVAILABLE)
     # When the event is handled
-    result = stack.publish(app_vpc.subnet_event("app-a"))[0].result
+    stack.publish(app_vpc.subnet_event("app-a"))
     # Then the run succeeded after botocore's retries, with one endpoint per service
-    assert result["status"] == "ok" and result["failures"] == []
+    assert stack.reconciler.invocations and stack.reconciler.failures == []
     assert app_vpc.live_services() == sorted(DEFAULT_SERVICES)
     assert len(faults.injected) == 5  # ModifyVpcEndpoint was never needed, so its fault stayed unused
     assert faults.attempts["CreateVpcEndpoint"] == 5 + 3
@@ -53,26 +53,30 @@ def test_a_lost_security_group_response_converges_on_the_existing_group(app_vpc,
     # Given the group is created but the answer is lost (CreateSecurityGroup has no ClientToken)
     faults.inject("CreateSecurityGroup", LOST)
     # When the event is handled: the retry meets InvalidGroup.Duplicate, a conflict, so the run re-reads
-    result = stack.publish(app_vpc.subnet_event("app-a"))[0].result
+    stack.publish(app_vpc.subnet_event("app-a"))
     # Then one group exists, holds the HTTPS rule, and the interface endpoints use it
     groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["vpce-remediator-endpoints"]}])[
         "SecurityGroups"
     ]
     assert len(groups) == 1 and groups[0]["IpPermissions"]
-    assert result["status"] == "ok" and app_vpc.live_services() == sorted(DEFAULT_SERVICES)
+    assert stack.reconciler.failures == [] and app_vpc.live_services() == sorted(DEFAULT_SERVICES)
     interface = [e for e in app_vpc.endpoints() if e["VpcEndpointType"] == "Interface"]
     assert {g["GroupId"] for e in interface for g in e["Groups"]} == {groups[0]["GroupId"]}
 
 
-def test_retries_run_out_the_run_fails_and_a_rerun_converges(app_vpc, stack, faults):
-    from vpce_remediator.errors import RemediationFailed
+def test_retries_run_out_the_run_fails_and_the_queue_retries_it(app_vpc, faults):
+    from tests.emulation.lambda_runtime import Stack
 
-    # Given EC2 refuses one create more often than botocore retries (5 attempts)
+    # Given a one-second window (the retry backoff starts at one window) and EC2 refusing one create more
+    # often than botocore retries (5 attempts)
+    stack = Stack({"SettleSeconds": "1"}).provision()
     faults.inject("CreateVpcEndpoint", *[UNAVAILABLE] * 5)
-    # When the event is handled, the other services are still done and the run fails so Lambda retries
-    with pytest.raises(RemediationFailed):
-        stack.publish(app_vpc.subnet_event("app-a"))
-    assert len(app_vpc.live_services()) == len(DEFAULT_SERVICES) - 1
-    # Then Lambda's retry of the same event completes the VPC
+    # When the window closes, the other services are still done and the reconcile is reported failed
     stack.publish(app_vpc.subnet_event("app-a"))
+    stack.reconciler.deliver()
+    assert len(stack.reconciler.failures) == 1
+    assert len(app_vpc.live_services()) == len(DEFAULT_SERVICES) - 1
+    # Then the settle queue hands the same window back after the backoff, and the retry completes the VPC
+    stack.settle()
     assert app_vpc.live_services() == sorted(DEFAULT_SERVICES)
+    assert len(stack.reconciler.failures) == 1

@@ -5,20 +5,28 @@ of the real sample events in events/ (keys dropped, values of the wrong type, nu
 names, garbage and huge ids, lists where objects belong). The emulated account is empty, so every event
 that survives validation is a no-op. For every input:
 
-* the handler returns (no exception: none of these inputs is a retryable failure) and writes nothing;
+* the handler returns (no exception: none of these inputs is a retryable failure) and writes nothing to EC2
+  (the intake's one write is the call it queues in the settle queue);
 * an invalid input gives ``status == "invalid"`` and exactly one ERROR record, ``error == "InvalidEvent"``
   with a ``reason``, and makes no AWS call at all; any other outcome logs no ERROR record;
 * the outcome is the one the event contract prescribes, computed independently here from events.py's rules
   and the trigger table's documented paths: ``invalid`` for what is not an object, not a CloudTrail call, lacks
   a non-empty string field, has a section that is not an object, comes from another service, has an event
   name the table does not know or names no resource of the right kind; ``ignored`` for a failed call, our own
-  call, or tags that are not the opt-in tag or are on no subnet; ``ok`` (a no-op reconcile) otherwise.
+  call, or tags that are not the opt-in tag or are on no subnet; ``queued`` when the call names its VPC (the
+  settle queue then holds it); when it names resources to look up, ``ok`` (a logged no-op: they are gone), or
+  ``queued`` when a create the same container saw earlier named their VPC (a resource never changes VPC).
 
 Ids that are not well-formed must not reach EC2 at all (test_ill_formed_ids_never_reach_ec2); it found that
 "$" in the trigger table's id patterns let an id with a trailing newline through.
 
 The sweep takes whatever its schedule sends: for every input it reconciles (an empty account: nothing) and
 answers ``ok`` without ERROR records or writes.
+
+The reconciler takes SQS batches: anything that is not one is a single InvalidEvent and reports no failure;
+a batch of well-formed records whose bodies are garbage logs one InvalidEvent per garbage body and consumes
+it (a body that never parses would only block its VPC's group); a single well-formed window of a VPC that does
+not exist is reconciled (nothing to do) and consumed, and several are folded into one.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -38,10 +47,11 @@ from vpce_remediator.triggers import EVENT_SOURCE, ROUTE_TABLE, SUBNET, TRIGGERS
 
 from tests.emulation.account import EVENTS, OPT_IN_KEY
 
-EVENT_FUNCTION = "EventReconcilerFunction"
+EVENT_FUNCTION = "IntakeFunction"
 SWEEP_FUNCTION = "SweepFunction"
+RECONCILER_FUNCTION = "ReconcilerFunction"
 SAMPLES = {path.name: json.loads(path.read_text()) for path in sorted(EVENTS.glob("*.json"))}
-REQUIRED_TEXT = ("eventID", "eventName", "eventSource", "awsRegion")
+REQUIRED_TEXT = ("eventID", "eventName", "eventSource", "awsRegion", "eventTime")
 SECTIONS = ("requestParameters", "responseElements")
 TRIGGER_LOOKUP_PREFIXES = ((SUBNET, "subnet"), (ROUTE_TABLE, "rtb"), (VPC_ENDPOINT, "vpce"))
 
@@ -126,6 +136,7 @@ def cloudtrail_shaped(draw) -> dict[str, Any]:
         "eventName": draw(EVENT_NAMES),
         "eventSource": draw(st.sampled_from([EVENT_SOURCE, EVENT_SOURCE, EVENT_SOURCE, "s3.amazonaws.com", "EC2.amazonaws.com"])),
         "awsRegion": "eu-west-1",
+        "eventTime": draw(st.sampled_from(["2026-11-20T09:14:10Z", "2026-11-20T09:14:10", "yesterday", "2026-13-01T00:00:00Z"])),
         "requestParameters": draw(section),
         "responseElements": draw(section),
         "userIdentity": {"arn": "arn:aws:iam::123456789012:role/x"},
@@ -289,6 +300,10 @@ def contract(event: Any) -> str:
         return "invalid"
     if any(not isinstance(detail.get(k), str) or not detail.get(k) for k in REQUIRED_TEXT):
         return "invalid"
+    try:
+        datetime.fromisoformat(detail["eventTime"])
+    except ValueError:
+        return "invalid"
     if any(detail.get(k) is not None and not isinstance(detail.get(k), dict) for k in SECTIONS):
         return "invalid"
     if isinstance(detail.get("errorCode"), str) and detail["errorCode"]:
@@ -299,13 +314,13 @@ def contract(event: Any) -> str:
         return "ignored"  # our own call
     trigger = TRIGGERS[detail["eventName"]]
     if _ids(detail, trigger.vpc_paths, "vpc"):
-        return "ok"
+        return "queued"
     if trigger.lookup is None:
         return "invalid"  # names no VPC
     if trigger.opt_in_tag_only and OPT_IN_KEY not in _strings(detail, "requestParameters.tagSet.items.key"):
         return "ignored"  # tags other than the opt-in one
     if _ids(detail, trigger.lookup_paths, trigger.lookup):
-        return "ok"
+        return "looked up"
     return "ignored" if trigger.opt_in_tag_only else "invalid"  # tagged no subnet / names no resource
 
 
@@ -316,14 +331,14 @@ def invoke(stack, calls, logs, function_id: str, event: Any) -> dict[str, Any]:
         result = stack.invoke(function_id, copy.deepcopy(event))
     except Exception as exc:  # the property: nothing here is a retryable failure
         raise AssertionError(f"{function_id} raised {type(exc).__name__}: {exc}") from exc
-    assert calls.writes == [], f"{function_id} wrote: {calls.writes}"
+    assert [c for c in calls.writes if c != "SendMessage"] == [], f"{function_id} wrote: {calls.writes}"
     assert isinstance(result, dict), result
     return result
 
 
 def check_event_outcome(event: Any, result: dict[str, Any], calls, logs) -> None:
     errors = [r for r in logs.records if r.get("level") == "ERROR"]
-    assert result.get("status") in {"ok", "ignored", "invalid"}, result
+    assert result.get("status") in {"ok", "queued", "ignored", "invalid"}, result
     if result["status"] == "invalid":
         assert len(errors) == 1, errors
         assert errors[0].get("error") == "InvalidEvent"
@@ -332,7 +347,12 @@ def check_event_outcome(event: Any, result: dict[str, Any], calls, logs) -> None
         assert calls.calls == [], f"an invalid event made AWS calls: {calls.calls}"
     else:
         assert errors == [], errors
-    assert result["status"] == contract(event), (contract(event), result)
+    expected = contract(event)
+    if expected == "looked up":
+        # Gone in the empty account, unless a create this container saw earlier named the resource's VPC.
+        assert result["status"] in {"ok", "queued"}, (expected, result)
+    else:
+        assert result["status"] == expected, (expected, result)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -438,5 +458,79 @@ def test_the_unmutated_samples_are_handled_by_every_function(stack, calls, logs,
     assert invoke(stack, calls, logs, SWEEP_FUNCTION, SAMPLES[name])["status"] == "ok"
 
 
+WELL_FORMED_WINDOW = {
+    "version": 1,
+    "vpc_id": "vpc-0a1b2c3d4e5f60718",
+    "calls": [{"event_id": "e-1", "event_name": "CreateSubnet", "event_time": 1_700_000_000.0, "principal_arn": "arn:x"}],
+}
+
+
+@st.composite
+def sqs_batches(draw) -> dict[str, Any]:
+    """Well-formed SQS records from the settle queue whose bodies are garbage, mutated windows or whole ones."""
+    records = []
+    for i in range(draw(st.integers(1, 4))):
+        window = copy.deepcopy(WELL_FORMED_WINDOW)
+        how = draw(st.sampled_from(["whole", "garbage", "json", "mutated"]))
+        if how == "garbage":
+            body = draw(st.text(max_size=40))
+        elif how == "json":
+            body = json.dumps(draw(JSON))
+        else:
+            if how == "mutated":
+                path = draw(st.sampled_from(_paths(window)))
+                _set(window, path, draw(st.one_of(JSON, GARBAGE_IDS)))
+            body = json.dumps(window)
+        records.append(
+            {
+                "messageId": f"m-{i}",
+                "receiptHandle": f"r-{i}",
+                "body": body,
+                "attributes": {"MessageGroupId": WELL_FORMED_WINDOW["vpc_id"], "ApproximateReceiveCount": "1"},
+                "eventSource": "aws:sqs",
+            }
+        )
+    return {"Records": records}
+
+
+def parses_as_window(body: str) -> bool:
+    from vpce_remediator.errors import InvalidEvent
+    from vpce_remediator.settle import parse_window
+
+    try:
+        parse_window(body, WELL_FORMED_WINDOW["vpc_id"])
+    except InvalidEvent:
+        return False
+    return True
+
+
+@settings(FUZZ, max_examples=80)
+@given(event=st.one_of(ARBITRARY, mutated_samples()))
+def test_the_reconciler_refuses_whatever_is_not_an_sqs_batch(stack, calls, logs, event):
+    result = invoke(stack, calls, logs, RECONCILER_FUNCTION, event)
+    errors = [r for r in logs.records if r.get("level") == "ERROR"]
+    assert result["batchItemFailures"] == [] and result["status"] == "invalid", result
+    assert [e.get("error") for e in errors] == ["InvalidEvent"] and calls.calls == []
+
+
+@settings(FUZZ, max_examples=80)
+@given(event=sqs_batches())
+def test_the_reconciler_consumes_garbage_bodies_and_reconciles_the_whole_ones(stack, calls, logs, event):
+    result = invoke(stack, calls, logs, RECONCILER_FUNCTION, event)
+    errors = [r for r in logs.records if r.get("level") == "ERROR"]
+    windows = [r for r in event["Records"] if parses_as_window(r["body"])]
+    # Nothing is reported failed: garbage is consumed, and the VPC (which does not exist) needs nothing
+    assert result == {"batchItemFailures": []}, result
+    assert len(errors) == len(event["Records"]) - len(windows), errors
+    assert all(e.get("error") == "InvalidEvent" and e.get("reason") for e in errors), errors
+    # One window is reconciled (three snapshot reads, the catalog once per container); several are folded
+    # into one message for the next delivery (one send, no read)
+    reads = [c for c in calls.calls if c.startswith("Describe")]
+    if len(windows) == 1:
+        assert len(reads) in (3, 4), reads
+    else:
+        assert reads == [] and calls.calls == (["SendMessage"] if windows else []), calls.calls
+
+
 def test_every_function_of_the_template_is_fuzzed(stack):
-    assert set(stack.function_ids) == {EVENT_FUNCTION, SWEEP_FUNCTION}
+    assert set(stack.function_ids) == {EVENT_FUNCTION, SWEEP_FUNCTION, RECONCILER_FUNCTION}

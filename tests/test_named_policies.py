@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import boto3
-import pytest
 from vpce_remediator.errors import PolicyError
 
 from tests.emulation.account import DEFAULT_SERVICES, Vpc
@@ -59,20 +58,22 @@ def test_an_invalid_document_stops_the_run_before_any_write_and_names_the_field(
     # Given a document with a typo in an option
     put_policies(GOLD.replace("private_dns: false", "private_dns: nope"))
     vpc.subnet("app-a", "eu-west-1a", policy="gold")
-    # When an event arrives, the run fails (so the event is retried, then kept) and writes nothing
-    with pytest.raises(PolicyError) as raised:
-        stack.publish(vpc.subnet_event("app-a"))
-    assert raised.value.field == "policies.gold.interface.logs.private_dns"
-    assert calls.writes == [] and vpc.endpoints() == []
-    assert [r["message"] for r in logs.records if r["level"] == "ERROR"] == ["reconcile failed"]
+    # When an event arrives, the reconcile fails (so its window is retried, then kept) and writes nothing
+    stack.publish(vpc.subnet_event("app-a"))
+    assert len(stack.reconciler.failures) == 1
+    assert calls.writes == ["SendMessage", "ChangeMessageVisibilityBatch"] and vpc.endpoints() == []
+    (failed,) = [r for r in logs.records if r["level"] == "ERROR"]
+    assert (failed["message"], failed["exception_name"]) == ("reconcile failed", PolicyError.__name__)
+    assert "policies.gold.interface.logs.private_dns: must be true or false" in failed["exception"]
 
 
-def test_a_missing_parameter_is_a_policy_error_not_a_default(vpc: Vpc, stack, calls):
+def test_a_missing_parameter_is_a_policy_error_not_a_default(vpc: Vpc, stack, calls, logs):
     boto3.session.Session().client("ssm").delete_parameter(Name=PARAMETER)
     vpc.subnet("app-a", "eu-west-1a")
-    with pytest.raises(PolicyError, match="parameter"):
-        stack.publish(vpc.subnet_event("app-a"))
-    assert calls.writes == []
+    stack.publish(vpc.subnet_event("app-a"))
+    (failed,) = [r for r in logs.records if r["level"] == "ERROR"]
+    assert failed["exception_name"] == PolicyError.__name__ and "parameter: cannot read" in failed["exception"]
+    assert calls.writes == ["SendMessage", "ChangeMessageVisibilityBatch"] and len(stack.reconciler.failures) == 1
 
 
 def test_an_unknown_policy_name_is_skipped_with_a_warning(vpc: Vpc, stack, logs):

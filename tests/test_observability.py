@@ -32,8 +32,8 @@ def run_everything(scenario: Vpc, stack: Stack, ec2) -> None:
     ec2.delete_vpc_endpoints(VpcEndpointIds=[gone])
     stack.publish(sample_event("delete_vpc_endpoints.json", endpoint=gone))
     stack.invoke("SweepFunction", load_event("scheduled_sweep.json"))
-    stack.invoke("EventReconcilerFunction", {"detail-type": "AWS API Call via CloudTrail", "detail": []})
-    stack.invoke("EventReconcilerFunction", load_event("create_subnet_failed.json"))
+    stack.invoke("IntakeFunction", {"detail-type": "AWS API Call via CloudTrail", "detail": []})
+    stack.invoke("IntakeFunction", load_event("create_subnet_failed.json"))
     Stack(parameters={"Mode": "report"}).provision().publish(scenario.route_table_event("public"))
 
 
@@ -84,7 +84,7 @@ def emf(out: str) -> list[dict]:
 
 def test_metrics_count_remediations_by_action_and_service_with_few_dimensions(scenario, stack, capsys):
     stack.publish(scenario.subnet_event("app-a"))
-    stack.invoke("EventReconcilerFunction", [])
+    stack.invoke("IntakeFunction", [])
     stack.invoke("SweepFunction", load_event("scheduled_sweep.json"))
     metrics = emf(capsys.readouterr().out)
     values: dict[tuple[str, str], float] = {}

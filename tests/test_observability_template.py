@@ -257,7 +257,7 @@ def test_the_four_saved_queries_are_in_the_stack_folder():
 
 
 @pytest.mark.parametrize("name", sorted(QUERIES))
-def test_each_saved_query_searches_both_function_log_groups(name):
+def test_each_saved_query_searches_every_function_log_group(name):
     groups = saved_queries()[name]["LogGroupNames"]
     assert all(set(g) == {"Ref"} for g in groups)
     assert {g["Ref"] for g in groups} == log_groups()
@@ -287,6 +287,7 @@ def test_each_saved_query_answers_its_question():
 
 # --- (c): the dashboard ----------------------------------------------------------------------------
 
+SQS_METRICS = {"ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible", "ApproximateAgeOfOldestMessage"}
 PSEUDO = {"AWS::Region", "AWS::StackName", "AWS::AccountId", "AWS::Partition", "AWS::URLSuffix"}
 
 
@@ -301,7 +302,9 @@ def substitute(text: str) -> str:
         if inner in PSEUDO:
             return f"<{inner}>"
         name = inner.split(".", 1)[0]
-        assert name in RESOURCES or name in TEMPLATE["Parameters"], f"${{{inner}}} names nothing in the template"
+        if name in TEMPLATE["Parameters"]:
+            return str(TEMPLATE["Parameters"][name]["Default"])  # a number stays a JSON number
+        assert name in RESOURCES, f"${{{inner}}} names nothing in the template"
         return f"<{inner}>"
 
     return re.sub(r"\$\{([^}]*)\}", value, text)
@@ -318,7 +321,7 @@ def widgets(kind: str) -> list[dict[str, Any]]:
 
 
 def marker(value: str) -> str:
-    """The template name a marker stands for: <EventReconcilerLogGroup> -> EventReconcilerLogGroup."""
+    """The template name a marker stands for: <IntakeLogGroup> -> IntakeLogGroup."""
     assert value.startswith("<") and value.endswith(">"), f"{value!r} is hard-coded, not from the template"
     return value[1:-1]
 
@@ -391,13 +394,23 @@ def test_function_and_queue_metrics_name_this_stacks_resources():
             assert function_id in function_ids, metric
             by_metric.setdefault(metric.name, set()).add(function_id)
         elif metric.namespace == "AWS/SQS":
-            assert metric.name == "ApproximateNumberOfMessagesVisible"
+            assert metric.name in SQS_METRICS, metric
             queue, attribute = marker(metric.dimensions["QueueName"]).split(".")
             assert RESOURCES[queue]["Type"] == "AWS::SQS::Queue" and attribute == "QueueName"
+            by_metric.setdefault(metric.name, set()).add(queue)
         else:
             assert metric.namespace == NAMESPACE, metric
     for name in ("Errors", "Throttles", "Duration"):
         assert by_metric[name] == function_ids, name
+    # Both parking lots, and how long calls wait in the settle queue
+    assert {"FailedEventsQueue", "SettleDeadLetterQueue", "SettleQueue"} <= by_metric["ApproximateNumberOfMessagesVisible"]
+    assert by_metric["ApproximateAgeOfOldestMessage"] == {"SettleQueue"}
+
+
+def test_the_settle_queue_graph_marks_the_window():
+    (age,) = [w for w in widgets("metric") if any(len(m) > 1 and m[1] == "ApproximateAgeOfOldestMessage" for m in w["metrics"])]
+    (window,) = age["annotations"]["horizontal"]
+    assert window["value"] == TEMPLATE["Parameters"]["SettleSeconds"]["Default"]
 
 
 def test_the_sweep_duration_graph_marks_the_sweep_timeout():
@@ -448,16 +461,55 @@ def alarms_on(namespace: str, metric: str, dimensions: list[dict[str, Any]]) -> 
     ]
 
 
-@pytest.mark.parametrize("metric", ["Errors", "Throttles"])
+# Invoked asynchronously, so throttled invocations wait in Lambda's queue; the reconciler is invoked by
+# its queue mapping, which never exceeds MaxConcurrency: a starved reconciler shows as SettleBacklogAlarm.
+ASYNC = ["IntakeFunction", "SweepFunction"]
+
+
 @pytest.mark.parametrize("function_id", list(functions(TEMPLATE)))
-def test_each_function_has_an_errors_and_a_throttles_alarm(function_id, metric):
-    (alarm,) = alarms_on("AWS/Lambda", metric, [{"Name": "FunctionName", "Value": {"Ref": function_id}}])
+def test_each_function_has_an_errors_alarm(function_id):
+    (alarm,) = alarms_on("AWS/Lambda", "Errors", [{"Name": "FunctionName", "Value": {"Ref": function_id}}])
     assert alarms()[alarm]["Statistic"] == "Sum"
 
 
-def test_the_failed_events_queue_has_an_alarm():
-    queue = [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["FailedEventsQueue", "QueueName"]}}]
-    assert alarms_on("AWS/SQS", "ApproximateNumberOfMessagesVisible", queue) == ["FailedEventsAlarm"]
+@pytest.mark.parametrize("function_id", ASYNC)
+def test_each_asynchronously_invoked_function_has_a_throttles_alarm(function_id):
+    (alarm,) = alarms_on("AWS/Lambda", "Throttles", [{"Name": "FunctionName", "Value": {"Ref": function_id}}])
+    assert alarms()[alarm]["Statistic"] == "Sum"
+
+
+def metric_math(alarm: str) -> tuple[str, dict[str, dict[str, Any]]]:
+    """An alarm's returned expression and its metrics by id."""
+    queries = alarms()[alarm]["Metrics"]
+    (returned,) = [q for q in queries if q.get("ReturnData")]
+    expression = returned["Expression"]
+    return (expression["Fn::Sub"] if isinstance(expression, dict) else expression), {
+        q["Id"]: q["MetricStat"]["Metric"] for q in queries if "MetricStat" in q
+    }
+
+
+def test_both_parking_lots_have_one_alarm():
+    expression, metrics = metric_math("FailedEventsAlarm")
+    parked = {m["Dimensions"][0]["Value"]["Fn::GetAtt"][0]: i for i, m in metrics.items()}
+    assert set(parked) == {"FailedEventsQueue", "SettleDeadLetterQueue"}
+    assert {m["MetricName"] for m in metrics.values()} == {"ApproximateNumberOfMessagesVisible"}
+    # An idle queue publishes no datapoints: each term is filled with 0, and they are added.
+    assert expression == " + ".join(f"FILL({parked[q]}, 0)" for q in ("FailedEventsQueue", "SettleDeadLetterQueue"))
+
+
+def test_the_settle_backlog_alarm_fires_at_three_windows_and_never_within_a_window():
+    expression, metrics = metric_math("SettleBacklogAlarm")
+    (age,) = metrics.values()
+    assert (age["MetricName"], age["Dimensions"][0]["Value"]) == (
+        "ApproximateAgeOfOldestMessage",
+        {"Fn::GetAtt": ["SettleQueue", "QueueName"]},
+    )
+    assert expression == "IF(age > 3 * ${SettleSeconds} AND age > 900, 1, 0)"
+    alarm = alarms()["SettleBacklogAlarm"]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    # Fifteen minutes in a row: a window still folding in a late call does not page anyone.
+    assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (3, 3)
+    assert [q["MetricStat"]["Period"] for q in alarm["Metrics"] if "MetricStat" in q] == [300]
 
 
 def test_every_alarm_notifies_the_alarm_topic_and_an_email_can_subscribe():
@@ -474,12 +526,12 @@ def test_errors_alarms_fire_on_the_first_error_and_idle_is_healthy():
     for name, alarm in alarms().items():
         assert alarm["TreatMissingData"] == "notBreaching", name
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold", name
-        if alarm.get("MetricName") == "Errors" or "Metrics" in alarm:
+        if name != "SettleBacklogAlarm" and (alarm.get("MetricName") == "Errors" or "Metrics" in alarm):
             assert (alarm["Threshold"], alarm["EvaluationPeriods"]) == (1, 1), name
 
 
 def test_throttle_alarms_wait_for_throttling_that_does_not_drain():
-    for function_id in functions(TEMPLATE):
+    for function_id in ASYNC:
         (name,) = alarms_on("AWS/Lambda", "Throttles", [{"Name": "FunctionName", "Value": {"Ref": function_id}}])
         alarm = alarms()[name]
         window = alarm["Period"] * alarm["EvaluationPeriods"]

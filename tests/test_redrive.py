@@ -17,9 +17,9 @@ from tests.emulation.account import load_event
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
-RECONCILER = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:vpce-remediator-EventReconcilerFunction-AbC123"
+RECONCILER = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:vpce-remediator-IntakeFunction-AbC123"
 SWEEP = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:vpce-remediator-SweepFunction-XyZ789"
-RULE = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/vpce-remediator-EventReconcilerFunctionCloudTrailEc2-1A2B3C"
+RULE = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/vpce-remediator-IntakeFunctionCloudTrailEc2-1A2B3C"
 
 # scripts/ is no package: load the command by path, registered first as dataclasses require.
 _spec = importlib.util.spec_from_file_location("redrive", Path(__file__).resolve().parents[1] / "scripts" / "redrive.py")
@@ -166,8 +166,8 @@ def test_a_dead_letter_without_a_function_target_needs_function_name(sqs, queue,
     assert depth(sqs, queue) == 1 and visible(sqs, queue) == 1
     assert any("is no Lambda function; pass --function-name" in line for line in lines)
 
-    accept(stub, "vpce-remediator-EventReconcilerFunction-AbC123")
-    assert run(sqs, lam, queue, function_name="vpce-remediator-EventReconcilerFunction-AbC123")[0].ok
+    accept(stub, "vpce-remediator-IntakeFunction-AbC123")
+    assert run(sqs, lam, queue, function_name="vpce-remediator-IntakeFunction-AbC123")[0].ok
     assert depth(sqs, queue) == 0
 
 

@@ -10,6 +10,8 @@ import pytest
 from moto.events.models import EventPattern
 from vpce_remediator.actions import ALL_ACTIONS
 from vpce_remediator.config import Mode, Settings
+from vpce_remediator.settle_queue import INTAKE_PERMISSIONS, RECONCILER_PERMISSIONS
+from vpce_remediator.snapshot import LOOKUP_PERMISSIONS
 from vpce_remediator.snapshot import PERMISSIONS as READS
 from vpce_remediator.triggers import TRIGGERS
 
@@ -102,64 +104,131 @@ def test_each_function_gets_an_environment_its_settings_accept(function_id):
         ("ssm", "ssmmessages", "ec2messages"),
         Mode.REMEDIATE,
         "/vpce-remediator/policies",
+        settle_seconds=300,
+        settle_queue_url="<SettleQueue>",
     )
     assert env["POWERTOOLS_SERVICE_NAME"] == "vpce-remediator"
 
 
+def test_the_settle_window_defaults_to_five_minutes_and_is_bounded_by_the_code():
+    settle = TEMPLATE["Parameters"]["SettleSeconds"]
+    assert (settle["Default"], settle["MinValue"], settle["MaxValue"]) == (300, 0, 900)
+    from vpce_remediator.config import MAX_SETTLE_SECONDS
+
+    assert settle["MaxValue"] == MAX_SETTLE_SECONDS
+
+
+ASYNC = ["IntakeFunction", "SweepFunction"]
+
+
 @pytest.mark.parametrize("function_id", list(functions(TEMPLATE)))
 def test_each_function_keeps_failed_events_and_its_logs(function_id):
-    on_failure = function_property(TEMPLATE, function_id, "EventInvokeConfig")["DestinationConfig"]["OnFailure"]
-    assert on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}}
     log_group = TEMPLATE["Resources"][function_property(TEMPLATE, function_id, "LoggingConfig")["LogGroup"]["Ref"]]
     assert log_group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
-    for event in functions(TEMPLATE)[function_id]["Properties"]["Events"].values():
-        assert event["Properties"]["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}
+    events = functions(TEMPLATE)[function_id]["Properties"]["Events"].values()
+    if function_id in ASYNC:
+        on_failure = function_property(TEMPLATE, function_id, "EventInvokeConfig")["DestinationConfig"]["OnFailure"]
+        assert on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}}
+        for event in events:
+            assert event["Properties"]["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}
+    else:
+        # Fed by a queue: what fails every retry is parked by the queue's redrive policy, in order.
+        (event,) = events
+        queue = TEMPLATE["Resources"][event["Properties"]["Queue"]["Fn::GetAtt"][0]]["Properties"]
+        assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["SettleDeadLetterQueue", "Arn"]}
+        assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
-def role_statements() -> list[dict]:
-    """Every statement, the conditional ones (Fn::If [cond, statement, AWS::NoValue]) included."""
-    role = TEMPLATE["Resources"]["RemediatorRole"]["Properties"]
-    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
-    return [s["Fn::If"][1] if "Fn::If" in s else s for s in statements]
+def test_the_settle_queue_is_a_fifo_queue_per_vpc_encrypted_and_parked_in_a_fifo_queue():
+    resources = TEMPLATE["Resources"]
+    queue, parked = resources["SettleQueue"]["Properties"], resources["SettleDeadLetterQueue"]["Properties"]
+    assert queue["FifoQueue"] and parked["FifoQueue"]
+    assert queue["SqsManagedSseEnabled"] and parked["SqsManagedSseEnabled"]
+    assert queue["ContentBasedDeduplication"] is False  # the code sends its own deduplication ids
+    # Lambda refuses a mapping whose queue hides messages for less than the function may run.
+    assert queue["VisibilityTimeout"] >= 6 * function_property(TEMPLATE, "ReconcilerFunction", "Timeout")
+    assert queue["RedrivePolicy"]["maxReceiveCount"] >= 5
+
+
+def role_of(function_id: str) -> dict:
+    return TEMPLATE["Resources"][function_property(TEMPLATE, function_id, "Role")["Fn::GetAtt"][0]]["Properties"]
+
+
+def role_statements(function_id: str, tracing: bool = True) -> list[dict]:
+    """Every statement a function's role may hold: its inline policies and its managed policies (the
+    ones attached only on a condition, Fn::If [cond, Ref, AWS::NoValue], included when ``tracing``)."""
+    role = role_of(function_id)
+    statements = [s for policy in role.get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+    for arn in role.get("ManagedPolicyArns", []):
+        if "Fn::If" in arn:
+            if not tracing:
+                continue
+            arn = arn["Fn::If"][1]
+        statements += TEMPLATE["Resources"][arn["Ref"]]["Properties"]["PolicyDocument"]["Statement"]
+    return statements
 
 
 def listed(statement: dict) -> list[str]:
     return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
 
 
-def test_every_function_runs_as_the_one_remediator_role():
+def granted(function_id: str, prefix: str = "") -> set[str]:
+    return {a for s in role_statements(function_id) for a in listed(s) if a.startswith(prefix)}
+
+
+REMEDIATION = set(READS) | {p for action in ALL_ACTIONS for p in action.permissions}
+EC2 = {"IntakeFunction": set(LOOKUP_PERMISSIONS), "ReconcilerFunction": REMEDIATION, "SweepFunction": REMEDIATION}
+LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+TRACES = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+OTHERS = {
+    "IntakeFunction": LOGS | set(INTAKE_PERMISSIONS) | TRACES,
+    "ReconcilerFunction": LOGS
+    | set(RECONCILER_PERMISSIONS)
+    | {"sqs:SendMessage", "events:PutEvents", "ssm:GetParameter"}
+    | TRACES,
+    "SweepFunction": LOGS | {"sqs:SendMessage", "events:PutEvents", "ssm:GetParameter"} | TRACES,
+}
+
+
+def test_each_function_has_a_role_of_its_own_and_no_policies_of_its_own():
+    roles = [function_property(TEMPLATE, f, "Role")["Fn::GetAtt"][0] for f in functions(TEMPLATE)]
+    assert len(set(roles)) == len(roles) == len(EC2)
     for function_id in functions(TEMPLATE):
-        assert function_property(TEMPLATE, function_id, "Role") == {"Fn::GetAtt": ["RemediatorRole", "Arn"]}
         assert "Policies" not in functions(TEMPLATE)[function_id]["Properties"]
 
 
-def test_role_grants_exactly_the_ec2_actions_the_code_calls():
-    needed = set(READS) | {p for action in ALL_ACTIONS for p in action.permissions}
-    granted = {a for s in role_statements() for a in listed(s) if a.startswith("ec2:")}
-    assert granted == needed
-    assert all(s["Effect"] == "Allow" for s in role_statements())
+@pytest.mark.parametrize("function_id", list(functions(TEMPLATE)))
+def test_each_role_grants_exactly_the_ec2_actions_its_code_calls(function_id):
+    assert granted(function_id, "ec2:") == EC2[function_id]
+    assert all(s["Effect"] == "Allow" for s in role_statements(function_id))
 
 
-def test_everything_but_ec2_reads_and_xray_is_scoped_to_resources():
+@pytest.mark.parametrize("function_id", list(functions(TEMPLATE)))
+def test_everything_but_ec2_reads_and_xray_is_scoped_to_resources(function_id):
     # Neither EC2's Describe* nor X-Ray's writes support resource-level permissions.
-    for statement in role_statements():
+    for statement in role_statements(function_id):
         if not all(a.startswith(("ec2:Describe", "xray:")) for a in listed(statement)):
             assert statement["Resource"] != "*", statement["Sid"]
-    others = {a for s in role_statements() for a in listed(s) if not a.startswith("ec2:")}
-    assert others == {
-        "logs:CreateLogStream",
-        "logs:PutLogEvents",
-        "sqs:SendMessage",
-        "ssm:GetParameter",
-        "events:PutEvents",
-        "xray:PutTraceSegments",
-        "xray:PutTelemetryRecords",
-    }
+    assert granted(function_id) - granted(function_id, "ec2:") == OTHERS[function_id]
+
+
+def test_the_settle_queue_is_written_only_by_the_intake_and_the_reconciler_and_read_only_by_the_reconciler():
+    for function_id in functions(TEMPLATE):
+        on_queue = {
+            a for s in role_statements(function_id) if s["Resource"] == {"Fn::GetAtt": ["SettleQueue", "Arn"]} for a in listed(s)
+        }
+        expected = {
+            "IntakeFunction": set(INTAKE_PERMISSIONS),
+            "ReconcilerFunction": {*RECONCILER_PERMISSIONS, "sqs:SendMessage"},
+            "SweepFunction": set(),
+        }[function_id]
+        assert on_queue == expected
 
 
 def test_change_events_can_only_carry_our_source_and_traces_are_granted_only_when_on():
-    (publish,) = [s for s in role_statements() if s.get("Sid") == "PublishChangeEvents"]
-    assert publish["Condition"] == {"StringEquals": {"events:source": "vpce-remediator"}}
-    role = TEMPLATE["Resources"]["RemediatorRole"]["Properties"]
-    conditional = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"] if "Fn::If" in s]
-    assert [(s["Fn::If"][0], s["Fn::If"][1]["Sid"]) for s in conditional] == [("TracingOn", "WriteTraces")]
+    for function_id in ("ReconcilerFunction", "SweepFunction"):
+        (publish,) = [s for s in role_statements(function_id) if s.get("Sid") == "PublishChangeEvents"]
+        assert publish["Condition"] == {"StringEquals": {"events:source": "vpce-remediator"}}
+    for function_id in functions(TEMPLATE):
+        assert not granted(function_id, "xray:") & {a for s in role_statements(function_id, tracing=False) for a in listed(s)}
+    assert TEMPLATE["Resources"]["WriteTracesPolicy"]["Condition"] == "TracingOn"

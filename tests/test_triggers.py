@@ -15,8 +15,15 @@ KEY = "vpce-remediator/policy"
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("create_subnet.json", Targets(vpc_ids=("vpc-0a1b2c3d4e5f60718",))),
-        ("create_route_table.json", Targets(vpc_ids=("vpc-0a1b2c3d4e5f60718",))),
+        # A create also tells which VPC the new resource is in: later calls about it need no lookup
+        (
+            "create_subnet.json",
+            Targets(vpc_ids=("vpc-0a1b2c3d4e5f60718",), learned={"subnet-0f1e2d3c4b5a69788": "vpc-0a1b2c3d4e5f60718"}),
+        ),
+        (
+            "create_route_table.json",
+            Targets(vpc_ids=("vpc-0a1b2c3d4e5f60718",), learned={"rtb-07a8b9c0d1e2f3a4b": "vpc-0a1b2c3d4e5f60718"}),
+        ),
         ("create_tags_subnet_opt_in.json", Targets(lookup=SUBNET, lookup_ids=("subnet-0f1e2d3c4b5a69788",))),
         ("associate_route_table.json", Targets(lookup=ROUTE_TABLE, lookup_ids=("rtb-07a8b9c0d1e2f3a4b",))),
         ("replace_route_table_association.json", Targets(lookup=ROUTE_TABLE, lookup_ids=("rtb-07a8b9c0d1e2f3a4b",))),

@@ -4,8 +4,10 @@ events (from events/) that EC2 would have emitted for it."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.emulation.template import ROOT
@@ -49,6 +51,13 @@ def sample_event(
     """A file from events/ about the given resources (sample ids replaced), with fresh event ids."""
     samples = {SAMPLE_VPC: vpc, SAMPLE_SUBNET: subnet, SAMPLE_ROUTE_TABLE: route_table, SAMPLE_ENDPOINT: endpoint}
     return _retarget(load_event(name), {old: new for old, new in samples.items() if new})
+
+
+def happening_now(event: dict[str, Any], offset: float = 0.0) -> dict[str, Any]:
+    """The event as CloudTrail records a call made now (``offset`` seconds from now): its eventTime and time."""
+    stamp = datetime.fromtimestamp(time.time() + offset, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    event["time"] = event["detail"]["eventTime"] = stamp
+    return event
 
 
 def subnet_created_event(vpc_id: str, subnet_id: str, az: str, name: str = "create_subnet.json") -> dict[str, Any]:
@@ -119,6 +128,10 @@ class Vpc:
 
     def route_table_event(self, name: str) -> dict[str, Any]:
         return route_table_created_event(self.id, self.route_tables[name])
+
+    def association_event(self, subnet: str, route_table: str) -> dict[str, Any]:
+        """AssociateRouteTable, as CloudTrail records it: it names the route table and the subnet, not the VPC."""
+        return sample_event("associate_route_table.json", subnet=self.subnets[subnet], route_table=self.route_tables[route_table])
 
     def endpoints(self, service: str | None = None) -> list[dict[str, Any]]:
         found = self.ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [self.id]}])["VpcEndpoints"]

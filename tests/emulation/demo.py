@@ -148,7 +148,7 @@ def main() -> None:
         boto3.setup_default_session(region_name=REGION)
         boto3.DEFAULT_SESSION.events.register("before-call.ec2.*", lambda model, **_: calls.update([model.name]))
         stack = Stack().provision()
-        settings = Settings.from_env(stack.environment("EventReconcilerFunction"))
+        settings = Settings.from_env(stack.environment("IntakeFunction"))
         reader = build_dependencies(settings, JsonLines(io.StringIO(), 0), boto3.session.Session(region_name=REGION))
         stream = io.StringIO()
         logger.registered_handler.setStream(stream)

@@ -73,30 +73,45 @@ def parameter_defaults(template: dict[str, Any]) -> dict[str, Any]:
     return {name: p.get("Default") for name, p in template.get("Parameters", {}).items()}
 
 
-def function_environment(template: dict[str, Any], function_id: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment Lambda would give the function: Globals, then its own, parameters resolved."""
+def function_environment(
+    template: dict[str, Any],
+    function_id: str,
+    overrides: dict[str, str] | None = None,
+    resources: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment Lambda would give the function: Globals, then its own, parameters resolved, and
+    each Ref to a resource replaced by what ``resources`` gives for it (the emulated stack's queue URLs)."""
     parameters = {**parameter_defaults(template), **(overrides or {})}
     variables = {
         **template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}),
         **functions(template)[function_id]["Properties"].get("Environment", {}).get("Variables", {}),
     }
-    return {name: resolve(value, parameters, template.get("Conditions", {})) for name, value in variables.items()}
+    return {name: resolve(value, parameters, template.get("Conditions", {}), resources) for name, value in variables.items()}
 
 
-def resolve(value: Any, parameters: dict[str, Any], conditions: dict[str, Any] | None = None) -> str:
+def resolve(
+    value: Any, parameters: dict[str, Any], conditions: dict[str, Any] | None = None, resources: dict[str, str] | None = None
+) -> str:
     if isinstance(value, (str, int, float)):
         return str(value)
     if isinstance(value, dict) and "Ref" in value:
-        return str(parameters[value["Ref"]])
+        if value["Ref"] in parameters:
+            return str(parameters[value["Ref"]])
+        if resources is not None and value["Ref"] in resources:
+            return resources[value["Ref"]]
+        # Not provisioned (a template test, no emulated stack): a stand-in that says what it stands for.
+        if resources is None:
+            return f"<{value['Ref']}>"
+        raise ValueError(f"the emulated stack has no resource {value['Ref']}")
     if isinstance(value, dict) and "Fn::Join" in value:
         separator, parts = value["Fn::Join"]
         if isinstance(parts, dict):  # !Join [",", !Ref SomeList]: a CommaDelimitedList default is one string
-            return str(resolve(parts, parameters, conditions))
-        return separator.join(resolve(p, parameters, conditions) for p in parts)
+            return str(resolve(parts, parameters, conditions, resources))
+        return separator.join(resolve(p, parameters, conditions, resources) for p in parts)
     if isinstance(value, dict) and "Fn::If" in value and conditions is not None:
         name, when_true, when_false = value["Fn::If"]
         chosen = when_true if condition(conditions[name], parameters, conditions) else when_false
-        return resolve(chosen, parameters, conditions)
+        return resolve(chosen, parameters, conditions, resources)
     raise ValueError(f"the emulation cannot resolve {value!r}")
 
 
@@ -120,3 +135,19 @@ def code_dir(template: dict[str, Any], function_id: str) -> Path:
 def handler_name(template: dict[str, Any], function_id: str) -> str:
     properties = functions(template)[function_id]["Properties"]
     return properties.get("Handler") or template["Globals"]["Function"]["Handler"]
+
+
+def queue_mappings(template: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """(function id, queue logical id, batch size) for every SQS event of a function."""
+    return [
+        (function_id, event["Properties"]["Queue"]["Fn::GetAtt"][0], int(event["Properties"].get("BatchSize", 10)))
+        for function_id, function in functions(template).items()
+        for event in function["Properties"].get("Events", {}).values()
+        if event["Type"] == "SQS"
+    ]
+
+
+def queues(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every SQS queue of the template, dead-letter queues first (a redrive policy names its queue's ARN)."""
+    found = {k: v.get("Properties", {}) for k, v in template["Resources"].items() if v["Type"] == "AWS::SQS::Queue"}
+    return dict(sorted(found.items(), key=lambda item: "RedrivePolicy" in item[1]))

@@ -147,6 +147,9 @@ class JsonLines:
             record = {"level": logging.getLevelName(level), "message": message, **self.keys, **(extra or {})}
             self.stream.write(json.dumps({k: v for k, v in record.items() if v is not None}, default=str) + "\n")
 
+    def debug(self, message: str, extra: dict | None = None) -> None:
+        self._log(logging.DEBUG, message, extra)
+
     def info(self, message: str, extra: dict | None = None) -> None:
         self._log(logging.INFO, message, extra)
 

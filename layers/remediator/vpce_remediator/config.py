@@ -11,6 +11,9 @@ from enum import StrEnum
 from vpce_remediator.errors import ConfigError
 
 _SERVICE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+# The template's MaxValue of SettleSeconds: SQS holds a message's visibility for at most 12 hours,
+# and a window longer than 15 minutes would outlast Terraform's default DeleteSubnet retries.
+MAX_SETTLE_SECONDS = 900
 
 
 class Mode(StrEnum):
@@ -29,6 +32,10 @@ class Settings:
     policy_cache_seconds: int = 300
     # USD per interface-endpoint AZ-hour, recorded with each change so its cost is visible.
     endpoint_az_hour_usd: float = 0.01
+    # A VPC is reconciled this long after the latest call of a burst (0: as soon as the call is seen).
+    settle_seconds: int = 0
+    # The FIFO queue holding each VPC's settle window (one message group per VPC); empty: none.
+    settle_queue_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -49,6 +56,8 @@ class Settings:
             policy_parameter=env.get("POLICY_PARAMETER_NAME", "").strip(),
             policy_cache_seconds=_seconds(env, "POLICY_CACHE_SECONDS", 300),
             endpoint_az_hour_usd=_price(env, "ENDPOINT_AZ_HOUR_USD", 0.01),
+            settle_seconds=_bounded(env, "SETTLE_SECONDS", 0, MAX_SETTLE_SECONDS),
+            settle_queue_url=env.get("SETTLE_QUEUE_URL", "").strip(),
         )
 
 
@@ -68,6 +77,13 @@ def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
     if not value.isdigit():
         raise ConfigError(f"{name} must be a whole number of seconds, got {value!r}")
     return int(value)
+
+
+def _bounded(env: Mapping[str, str], name: str, default: int, maximum: int) -> int:
+    value = _seconds(env, name, default)
+    if value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum} seconds, got {value}")
+    return value
 
 
 def _price(env: Mapping[str, str], name: str, default: float) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from vpce_remediator.errors import InvalidEvent
@@ -17,6 +18,7 @@ class ApiCall:
     event_name: str
     event_source: str
     region: str
+    event_time: float  # seconds since the epoch: when the call was made, not when it was delivered
     principal_arn: str | None = None
     user_agent: str | None = None
     error_code: str | None = None
@@ -57,6 +59,7 @@ def parse_api_call(event: Any) -> ApiCall:
         event_name=_text(detail, "eventName"),
         event_source=_text(detail, "eventSource"),
         region=_text(detail, "awsRegion"),
+        event_time=_event_time(detail.get("eventTime")),
         principal_arn=_optional_text(detail.get("userIdentity"), "arn"),
         user_agent=_optional_text(detail, "userAgent"),
         error_code=_optional_text(detail, "errorCode"),
@@ -70,6 +73,17 @@ def _text(detail: Mapping[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidEvent(f"detail.{key} is missing or not a string")
     return value
+
+
+def _event_time(value: Any) -> float:
+    """CloudTrail's eventTime ("2026-11-20T09:14:10Z") as seconds since the epoch."""
+    if not isinstance(value, str):
+        raise InvalidEvent("detail.eventTime is missing or not a string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidEvent(f"detail.eventTime {value[:40]!r} is not an ISO 8601 time") from exc
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 def _optional_text(node: Any, key: str) -> str | None:

@@ -5,14 +5,16 @@ Every run reads current state, so duplicate, late and out-of-order events are ha
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from vpce_remediator import settle_queue
 from vpce_remediator.apply import CONFLICT, FAILED, apply_actions
 from vpce_remediator.config import Mode, Settings
 from vpce_remediator.errors import InvalidEvent, RemediationFailed, RemediatorError
@@ -21,6 +23,7 @@ from vpce_remediator.models import ServiceCatalog, VpcSnapshot
 from vpce_remediator.plan import Plan, plan_vpc
 from vpce_remediator.policy import PolicySet
 from vpce_remediator.report import SUMMARY, log_records
+from vpce_remediator.settle import Call, Fold, Wait, Window, decide, iso, parse_window, retry_after
 from vpce_remediator.snapshot import read_details, read_snapshots, vpcs_of
 from vpce_remediator.telemetry import EventsNotPublished, emit_metric, emit_run_metrics, publish_changes
 from vpce_remediator.triggers import targets
@@ -43,6 +46,8 @@ class Dependencies:
     # EventBridge client factory for change events, and whether to emit EMF metrics; the CLI does neither.
     events: Callable[[], Any] | None = None
     metrics: bool = False
+    # SQS client factory for the settle queue (intake and reconciler only).
+    sqs: Callable[[], Any] = lambda: None
     # Subnet, route table and endpoint ids seen in snapshots -> their VPC. A resource never moves to
     # another VPC, so in a warm container a trigger naming a known resource needs no lookup call.
     vpc_of: dict[str, str] = field(default_factory=dict)
@@ -61,8 +66,11 @@ class Summary:
 
 
 def handle_event(event: Any, deps: Dependencies) -> dict[str, Any]:
-    """Reconciles the VPCs a CloudTrail event touches. Bad input is logged and dropped, not retried."""
+    """Intake: resolves a CloudTrail call to the VPCs it touches and queues it in each VPC's settle
+    window; the reconcile follows once the window closes (handle_settled). Bad input is logged and
+    dropped, not retried; a lookup or a send that fails raises, so Lambda retries the event."""
     log = deps.logger
+    log.append_keys(trigger="event")
     try:
         call = parse_api_call(event)
         log.set_correlation_id(call.event_id)
@@ -77,14 +85,26 @@ def handle_event(event: Any, deps: Dependencies) -> dict[str, Any]:
         return {"status": "invalid", "reason": str(exc)}
     if target.ignored:
         return _ignored(log, target.ignored)
-    return _run(deps, "event", lambda: target.vpc_ids or _lookup(deps, target.lookup, target.lookup_ids))
+    deps.vpc_of.update(target.learned)
+    with _failing(deps, "intake failed"):
+        vpc_ids = target.vpc_ids or _lookup(deps, target.lookup, target.lookup_ids)
+        if not vpc_ids:
+            # The call named resources that are gone: nothing to read, nothing to do.
+            log.info(SUMMARY, extra={"record": SUMMARY, "vpcs": [], "reason": "resources_gone"})
+            return {"status": "ok", "vpcs": [], "reason": "resources_gone"}
+        pending = Call(call.event_id, call.event_name, call.event_time, call.principal_arn)
+        for vpc_id in vpc_ids:
+            settle_queue.send(deps.sqs(), deps.settings.settle_queue_url, Window(vpc_id, (pending,)))
+    due = iso(pending.event_time + deps.settings.settle_seconds)
+    log.info("queued", extra={"record": SUMMARY, "vpcs": list(vpc_ids), "settle_due": due})
+    return {"status": "queued", "vpcs": list(vpc_ids), "settle_due": due}
 
 
 def _lookup(deps: Dependencies, kind: str | None, ids: tuple[str, ...]) -> tuple[str, ...]:
-    if all(i in deps.vpc_of for i in ids):
-        return tuple(sorted({deps.vpc_of[i] for i in ids}))
-    assert kind is not None
-    return vpcs_of(deps.ec2, kind, ids)
+    if not all(i in deps.vpc_of for i in ids):
+        assert kind is not None
+        deps.vpc_of.update(vpcs_of(deps.ec2, kind, ids))
+    return tuple(sorted({deps.vpc_of[i] for i in ids if i in deps.vpc_of}))
 
 
 def _remember(deps: Dependencies, snapshots: dict[str, VpcSnapshot]) -> dict[str, VpcSnapshot]:
@@ -92,6 +112,122 @@ def _remember(deps: Dependencies, snapshots: dict[str, VpcSnapshot]) -> dict[str
         for resource in (*snapshot.subnets, *snapshot.route_tables, *snapshot.endpoints):
             deps.vpc_of[resource.id] = vpc_id
     return snapshots
+
+
+class _Settling(Exception):
+    """Not an error: the window is still open, so its message goes back to the queue until it is due."""
+
+
+def handle_settled(event: Any, deps: Dependencies) -> dict[str, Any]:
+    """The settle queue's batch: each VPC's messages together, in order. A VPC whose window is due is
+    reconciled once for every call it carries; one still open waits (its message hidden until due).
+    Returns SQS's partial batch response, so one VPC's failure neither redoes nor loses another's."""
+    from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+
+    log = deps.logger
+    log.append_keys(trigger="settled")
+    try:
+        records = _sqs_records(event)
+    except InvalidEvent as exc:
+        # Nothing to report failed (no message ids to name): a direct invoke, not the queue mapping.
+        log.error("invalid event", extra={"record": SUMMARY, "error": type(exc).__name__, "reason": str(exc)})
+        _count_error(deps, exc)
+        return {"status": "invalid", "reason": str(exc), "batchItemFailures": []}
+    groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for record in records:
+        groups[record["attributes"]["MessageGroupId"]].append(record)
+    done: set[str] = set()
+
+    def each(record: Any) -> None:
+        group = str(record.attributes.message_group_id)
+        if group not in done:
+            done.add(group)
+            _settle(group, groups[group], deps)
+
+    # Skip the rest of a VPC's group once one of its messages fails or waits (FIFO order), and
+    # report a batch in which every VPC waits as such, not as a failed invocation.
+    processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+    processor.raise_on_entire_batch_failure = False
+    return process_partial_response(event, each, processor)
+
+
+def _sqs_records(event: Any) -> list[Mapping[str, Any]]:
+    """The records of an SQS batch event, each with the fields a partial batch response needs."""
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if not isinstance(records, list) or not records:
+        raise InvalidEvent("not an SQS batch: no list of Records")
+    for record in records:
+        if not isinstance(record, Mapping) or record.get("eventSource") != "aws:sqs":
+            raise InvalidEvent("a record is not an SQS message")
+        attributes = record.get("attributes")
+        if not all(isinstance(record.get(k), str) and record.get(k) for k in ("messageId", "receiptHandle")):
+            raise InvalidEvent("an SQS record lacks its messageId or receiptHandle")
+        if not isinstance(record.get("body"), str):
+            raise InvalidEvent("an SQS record's body is not text")
+        if not isinstance(attributes, Mapping) or not isinstance(attributes.get("MessageGroupId"), str):
+            raise InvalidEvent("an SQS record has no MessageGroupId: not from the settle queue")
+    return records
+
+
+def _settle(group: str, records: list[Mapping[str, Any]], deps: Dependencies) -> None:
+    log, settings = deps.logger, deps.settings
+    windows = []
+    for record in records:
+        try:
+            windows.append(parse_window(record.get("body"), group))
+        except InvalidEvent as exc:
+            # Consumed, not retried: it would only block the VPC's group until it reached the dead-letter queue.
+            log.error("invalid event", extra={"record": SUMMARY, "error": type(exc).__name__, "reason": str(exc)})
+            _count_error(deps, exc)
+    if not windows:
+        return
+    handles = [str(r.get("receiptHandle")) for r in records]
+    decision = decide(windows, time.time(), settings.settle_seconds)
+    if isinstance(decision, Wait):
+        settle_queue.hide(deps.sqs(), settings.settle_queue_url, handles, decision.seconds)
+        log.debug("settling", extra={"record": SUMMARY, "vpcs": [group], "settle_due": iso(time.time() + decision.seconds)})
+        raise _Settling(group)
+    if isinstance(decision, Fold):
+        settle_queue.send(deps.sqs(), settings.settle_queue_url, decision.window)
+        log.debug(
+            "settling",
+            extra={"record": SUMMARY, "vpcs": [group], "settle_due": iso(decision.window.due(settings.settle_seconds))},
+        )
+        return
+    window = decision.window
+    keys = {
+        "event_ids": window.event_ids,
+        "event_names": window.event_names,
+        "principal_arns": window.principal_arns,
+        "calls_not_named": window.more or None,
+        "settled_after_seconds": round(time.time() - window.opened, 1),
+    }
+    first = window.calls[0]
+    log.set_correlation_id(first.event_id)
+    log.append_keys(event_name=first.event_name, principal_arn=first.principal_arn, **keys)
+    try:
+        _run(deps, "settled", lambda: [group])
+    except Exception:
+        counts = [str(r["attributes"].get("ApproximateReceiveCount", "1")) for r in records]
+        received = max(int(c) if c.isdigit() else 1 for c in counts)
+        with contextlib.suppress(Exception):
+            # A retry after a backoff, not at once: the message keeps its calls, then goes to the dead-letter queue.
+            settle_queue.hide(deps.sqs(), settings.settle_queue_url, handles, retry_after(settings.settle_seconds, received))
+        raise
+    finally:
+        log.remove_keys(["event_name", "principal_arn", *keys])
+        log.set_correlation_id(None)
+
+
+@contextlib.contextmanager
+def _failing(deps: Dependencies, message: str) -> Iterator[None]:
+    """Logs and counts an exception before it propagates, so Lambda retries and the event is kept."""
+    try:
+        yield
+    except Exception as exc:
+        deps.logger.exception(message, extra={"record": SUMMARY})
+        _count_error(deps, exc)
+        raise
 
 
 def handle_sweep(deps: Dependencies) -> dict[str, Any]:

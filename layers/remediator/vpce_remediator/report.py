@@ -7,7 +7,7 @@ from typing import Any
 
 from vpce_remediator.actions import Action
 from vpce_remediator.apply import CONFLICT, FAILED, Outcome
-from vpce_remediator.plan import Finding
+from vpce_remediator.plan import NONCOMPLIANT, Finding
 
 # Field names avoid Powertools' own keys (service, level, message, ...), which extra keys would overwrite.
 DECISION = "decision"
@@ -77,9 +77,11 @@ def log_records(
     logger: Any, findings: Iterable[Finding], outcomes: Iterable[Outcome], mode: str, attempt: int = 1, price: float | None = None
 ) -> list[dict[str, Any]]:
     """Logs one record per decision and per change; returns the change records (for metrics and events)."""
-    # Constant messages: the fields carry the facts, so Logs Insights can filter on them.
+    # Constant messages: the fields carry the facts, so Logs Insights can filter on them. What needs
+    # no one's attention (compliant, never opted in) is DEBUG: the summary counts it, and at INFO a
+    # no-change run of a large VPC would log a record per subnet and service.
     for finding in findings:
-        log = logger.warning if finding.warning else logger.info
+        log = logger.warning if finding.warning else logger.info if finding.status == NONCOMPLIANT else logger.debug
         log(DECISION, extra=decision_record(finding, mode))
     changes = []
     for outcome in outcomes:

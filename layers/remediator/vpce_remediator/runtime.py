@@ -31,4 +31,5 @@ def build_dependencies(
         logger=logger,
         events=cache(lambda: client("events", session, region, endpoint_url)) if in_lambda else None,
         metrics=in_lambda,
+        sqs=cache(lambda: client("sqs", session, region, endpoint_url)),
     )

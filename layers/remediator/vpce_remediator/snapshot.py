@@ -37,6 +37,9 @@ PERMISSIONS = (
     "ec2:DescribeSecurityGroups",
 )
 
+# What the intake's one lookup needs (vpcs_of): a subset of the above.
+LOOKUP_PERMISSIONS = ("ec2:DescribeSubnets", "ec2:DescribeRouteTables", "ec2:DescribeVpcEndpoints")
+
 _ROUTE_TARGETS = (
     "GatewayId",
     "NatGatewayId",
@@ -87,25 +90,26 @@ def read_snapshots(ec2: Any, vpc_ids: Sequence[str] | None) -> dict[str, VpcSnap
 # out; endpoints are asked for by id (EC2 keeps deleted ones visible for a while), and a NotFound
 # means they are gone: the sweep covers what such an event could not name.
 _LOOKUPS = {
-    "subnet": ("describe_subnets", "Subnets", {"filter": "subnet-id"}),
-    "route-table": ("describe_route_tables", "RouteTables", {"filter": "route-table-id"}),
-    "vpc-endpoint": ("describe_vpc_endpoints", "VpcEndpoints", {"ids": "VpcEndpointIds"}),
+    "subnet": ("describe_subnets", "Subnets", "SubnetId", {"filter": "subnet-id"}),
+    "route-table": ("describe_route_tables", "RouteTables", "RouteTableId", {"filter": "route-table-id"}),
+    "vpc-endpoint": ("describe_vpc_endpoints", "VpcEndpoints", "VpcEndpointId", {"ids": "VpcEndpointIds"}),
 }
 
 
-def vpcs_of(ec2: Any, kind: str, ids: Sequence[str]) -> tuple[str, ...]:
-    operation, key, how = _LOOKUPS[kind]
+def vpcs_of(ec2: Any, kind: str, ids: Sequence[str]) -> dict[str, str]:
+    """The VPC of each id that still exists, in one call (ids that are gone are left out)."""
+    operation, key, id_key, how = _LOOKUPS[kind]
     if "filter" in how:
         kwargs: dict[str, Any] = {"Filters": [{"Name": how["filter"], "Values": list(ids)}]}
     else:
         kwargs = {how["ids"]: list(ids)}
     try:
-        return tuple(sorted({raw["VpcId"] for raw in _pages(ec2, operation, key, **kwargs)}))
+        return {raw[id_key]: raw["VpcId"] for raw in _pages(ec2, operation, key, **kwargs)}
     except ClientError as exc:
         if not exc.response.get("Error", {}).get("Code", "").endswith(".NotFound"):
             raise
         # One id that is gone fails the whole call: ask for the others one by one (a rare, small batch).
-        return tuple(sorted({vpc for one in ids if len(ids) > 1 for vpc in vpcs_of(ec2, kind, [one])}))
+        return {k: v for one in ids if len(ids) > 1 for k, v in vpcs_of(ec2, kind, [one]).items()}
 
 
 def to_subnet(raw: dict) -> Subnet:

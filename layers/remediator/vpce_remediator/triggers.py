@@ -8,7 +8,7 @@ compares the two.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vpce_remediator import USER_AGENT
 from vpce_remediator.errors import InvalidEvent
@@ -36,6 +36,9 @@ class Trigger:
     lookup_paths: tuple[str, ...] = ()
     # CreateTags: only when the opt-in key is among the tags written.
     opt_in_tag_only: bool = False
+    # A create names the new resource and its VPC: (id path, VPC path), so later calls about it
+    # (an association, a tag) need no lookup in a warm container.
+    learns: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -44,16 +47,19 @@ class Targets:
     lookup: str | None = None
     lookup_ids: tuple[str, ...] = ()
     ignored: str | None = None  # why the call needs no reconcile
+    learned: dict[str, str] = field(default_factory=dict)  # resource id -> VPC id, from a create
 
 
 TRIGGERS: dict[str, Trigger] = {
     "CreateSubnet": Trigger(
         why="a new subnet may opt in at creation or sit on a route table without the gateway endpoints",
         vpc_paths=("responseElements.subnet.vpcId", "requestParameters.vpcId"),
+        learns=("responseElements.subnet.subnetId", "responseElements.subnet.vpcId"),
     ),
     "CreateRouteTable": Trigger(
         why="a new route table lacks the gateway-endpoint associations its subnets will need",
         vpc_paths=("responseElements.routeTable.vpcId", "requestParameters.vpcId"),
+        learns=("responseElements.routeTable.routeTableId", "responseElements.routeTable.vpcId"),
     ),
     "CreateTags": Trigger(
         why="tagging an existing subnet is how most subnets opt in, or change policy",
@@ -97,7 +103,7 @@ def targets(call: ApiCall, opt_in_tag_key: str) -> Targets:
     for path in trigger.vpc_paths:
         found = _ids(call, (path,), "vpc")
         if found:
-            return Targets(vpc_ids=found[:1])
+            return Targets(vpc_ids=found[:1], learned=_learned(call, trigger))
     if trigger.lookup is None:
         raise InvalidEvent(f"{call.event_name} names no VPC id at {' or '.join(trigger.vpc_paths)}")
     if trigger.opt_in_tag_only and opt_in_tag_key not in call.strings("requestParameters.tagSet.items.key"):
@@ -108,6 +114,15 @@ def targets(call: ApiCall, opt_in_tag_key: str) -> Targets:
             return Targets(ignored="no_subnet_tagged")
         raise InvalidEvent(f"{call.event_name} names no {trigger.lookup} id at {' or '.join(trigger.lookup_paths)}")
     return Targets(lookup=trigger.lookup, lookup_ids=ids)
+
+
+def _learned(call: ApiCall, trigger: Trigger) -> dict[str, str]:
+    if trigger.learns is None:
+        return {}
+    id_path, vpc_path = trigger.learns
+    new = [v for v in call.strings(id_path) if any(p.fullmatch(v) for p in _ID.values())]
+    vpc = _ids(call, (vpc_path,), "vpc")
+    return {new[0]: vpc[0]} if len(new) == 1 and vpc else {}
 
 
 def _ids(call: ApiCall, paths: tuple[str, ...], kind: str) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-"""Reconciles the VPCs a CloudTrail EC2 call touches (the triggers in vpce_remediator/triggers.py; rules in template.yaml)."""
+"""Intake: queues each CloudTrail EC2 call that can change what a subnet needs (the triggers in
+vpce_remediator/triggers.py; rules in template.yaml) in the settle window of every VPC it touches."""
 
 from functools import cache
 
