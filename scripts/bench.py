@@ -7,9 +7,11 @@
         PYTHONPATH=layers/remediator:. .venv/bin/python -m scripts.bench [--runs 25] [--fresh-runs 5] [--max-vpcs 1000]
 
 1. The machine and the interpreters.
-2. AWS calls per event, EC2 apart from SSM and the rest, and handler wall time (median) on the emulation: moto
-   plus the fidelity layer, in process. The wall time is split into time inside AWS calls (botocore and moto) and
-   the remediator's own code; only the latter carries over to Lambda, where each call costs network latency instead.
+2. AWS calls per event (intake and reconcile, SettleSeconds=0), EC2 apart from SQS, SSM and the rest, and wall
+   time (median) on the emulation: moto plus the fidelity layer, in process. The wall time is split into time inside
+   AWS calls (botocore and moto) and the remediator's own code; only the latter carries over to Lambda, where each
+   call costs network latency instead. Then the settle window: a 15-call VPC module apply, its events delivered as
+   the calls happen and all at once (a one-second window): reconciles, EC2 reads and writes, conflicts, log volume.
 3. The sweep at 10, 100 and 1000 VPCs: calls, time, log volume. moto answers each Describe in one page; the
    "1000-item pages" column replays the steady sweep with EC2-style pages of 1,000 items (test_budgets.Pages).
 4. Cold import of each handler next to a bare `import boto3`, in fresh interpreters (best of N), under the dev
@@ -56,7 +58,7 @@ FAKE_AWS = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
 }
-FUNCTIONS = {"IntakeFunction": "event_reconciler", "SweepFunction": "sweep"}
+FUNCTIONS = {"IntakeFunction": "intake", "ReconcilerFunction": "reconciler", "SweepFunction": "sweep"}
 BUILD = ROOT / ".aws-sam" / "build"
 # The AWS SDK the Lambda Python runtime provides (and its dependencies); none of it belongs in the layer.
 SDK_PACKAGES = ("boto3", "botocore", "s3transfer")
@@ -142,11 +144,15 @@ def _run(argv: list[str], env: dict[str, str] | None = None) -> str:
 
 
 class Sink(io.TextIOBase):
-    """Where the functions' stdout goes during a run (log records and EMF metrics): counted, not kept."""
+    """Where the functions' stdout goes during a run (log records and EMF metrics): counted; the log records of the
+    reconciler's settled reconciles are also read, for what they say."""
 
     def __init__(self) -> None:
         self.chars = 0
         self.lines = 0
+        self.reconciles = 0
+        self.conflicts = 0
+        self.reconciler_chars = 0
 
     def writable(self) -> bool:
         return True
@@ -154,7 +160,15 @@ class Sink(io.TextIOBase):
     def write(self, text: str) -> int:
         self.chars += len(text)
         self.lines += text.count("\n")
+        for line in text.splitlines():
+            if '"function_name":"ReconcilerFunction"' in line:
+                self.reconciler_chars += len(line) + 1
+                self.reconciles += '"message":"summary"' in line and '"findings"' in line
+                self.conflicts += '"outcome":"conflict"' in line
         return len(text)
+
+
+SQS_OPERATIONS = frozenset({"SendMessage", "ChangeMessageVisibilityBatch"})
 
 
 @dataclass
@@ -164,6 +178,9 @@ class Sample:
     in_calls: float
     log_bytes: int
     log_lines: int
+    reconciles: int = 0  # settled reconciles (summary records of the reconciler)
+    conflicts: int = 0  # change records with outcome conflict
+    reconciler_log_bytes: int = 0
 
     @property
     def own(self) -> float:
@@ -206,7 +223,16 @@ class Meter:
             wall = time.perf_counter() - started
             if previous is not None:
                 handler.setStream(previous)
-        return Sample(Cost.of(self.calls.calls), wall, self.in_calls, sink.chars, sink.lines)
+        return Sample(
+            Cost.of(self.calls.calls),
+            wall,
+            self.in_calls,
+            sink.chars,
+            sink.lines,
+            sink.reconciles,
+            sink.conflicts,
+            sink.reconciler_chars,
+        )
 
 
 @contextlib.contextmanager
@@ -218,13 +244,14 @@ def emulation() -> Iterator[tuple[Any, Meter]]:
     from vpce_remediator.observability import logger
 
     from tests.emulation.fidelity import enforce
+    from tests.emulation.queues import enforce_deduplication
     from tests.test_budgets import indexed_tag_lookup
 
     original = TagBackend.describe_tags
     TagBackend.describe_tags = indexed_tag_lookup
     previous = logger.registered_handler.setStream(Sink())  # records outside measured runs are dropped
     try:
-        with mock_aws(), enforce(), contextlib.redirect_stdout(Sink()):
+        with mock_aws(), enforce(), enforce_deduplication(), contextlib.redirect_stdout(Sink()):
             ec2 = boto3.session.Session(region_name=REGION).client("ec2")
             boto3.setup_default_session(region_name=REGION)
             yield ec2, Meter(boto3.DEFAULT_SESSION)
@@ -260,8 +287,8 @@ def events(runs: int, fresh_runs: int) -> None:
     from tests.emulation.lambda_runtime import Stack
     from tests.test_budgets import AZS, big_vpc, remediated_big_vpc
 
-    fn = "IntakeFunction"
     say("== EC2 calls and handler time per event (VPC: 40 opted-in subnets, 10 route tables, 3 AZs; default policy) ==")
+    say("  each event: the intake queues the call, the reconciler reconciles its VPC (SettleSeconds=0: at once).")
     say(f"  warm rows: median of {runs} invocations in one warm container; fresh rows: median of {fresh_runs}, each on a")
     say("  new VPC (and, for the last row, a new container: empty caches; imports are measured below, not here).")
     say("  'own code' = wall time minus time inside AWS calls (botocore + moto). 'log out' = stdout per invocation.")
@@ -275,10 +302,11 @@ def events(runs: int, fresh_runs: int) -> None:
             samples = []
             for i in range(runs):
                 event = make_event(i)
-                samples.append(meter.measure(lambda event=event: stack.invoke(fn, event)))
+                samples.append(meter.measure(lambda event=event: stack.publish(event)))
             _row(rows, details, name, samples)
 
-        warm("no change: CreateSubnet redelivered", lambda i: vpc.subnet_event("app-00"))
+        warm("no change: CreateSubnet redelivered (deduplicated)", lambda i: vpc.subnet_event("app-00"))
+        warm("no change: another subnet's CreateSubnet", lambda i: _fresh_id(vpc.subnet_event(f"app-{i % 40:02d}"), i))
 
         def new_served_subnet(i: int) -> dict:
             vpc.subnet(f"late-{i}", AZS[i % 3], route_table=f"rt-{i % 10}")
@@ -287,14 +315,14 @@ def events(runs: int, fresh_runs: int) -> None:
         warm("no change: new subnet in a served AZ", new_served_subnet)
         warm(
             "no change: CreateTags opt-in (lookup)",
-            lambda i: sample_event("create_tags_subnet_opt_in.json", subnet=vpc.subnets[f"app-{i % 40:02d}"]),
+            lambda i: _fresh_id(sample_event("create_tags_subnet_opt_in.json", subnet=vpc.subnets[f"app-{i % 40:02d}"]), i),
         )
 
         def fresh(name: str, prepare: Callable[[], tuple[Any, dict]]) -> None:
             samples = []
             for _ in range(fresh_runs):
                 target, event = prepare()
-                samples.append(meter.measure(lambda target=target, event=event: target.invoke(fn, event)))
+                samples.append(meter.measure(lambda target=target, event=event: target.publish(event)))
             _row(rows, details, name, samples)
 
         def new_az(new_table: bool) -> Callable[[], tuple[Any, dict]]:
@@ -313,13 +341,70 @@ def events(runs: int, fresh_runs: int) -> None:
         fresh("  same, on a new route table", new_az(True))
 
         def cold() -> tuple[Any, dict]:
-            return Stack(), big_vpc(ec2).subnet_event("app-00")
+            return Stack().provision(), big_vpc(ec2).subnet_event("app-00")
 
         fresh("first event in a new container, no endpoints", cold)
     table(rows)
     say("  calls by operation (EC2 reads; EC2 writes; other services):")
     for line in details:
         say(f"    {line}")
+    say()
+
+
+def _fresh_id(event: dict, i: int) -> dict:
+    """The event as another call of the same kind: a new eventID (the settle queue drops a repeated one)."""
+    event["detail"]["eventID"] = f"bench-{i}-{event['detail']['eventID']}"
+    return event
+
+
+def settle(runs: int) -> None:
+    from tests.emulation.account import Vpc
+    from tests.emulation.lambda_runtime import Stack
+    from tests.emulation.scenarios import private_tier
+
+    say("== The settle window: one VPC module apply (3 route tables, 6 subnets tagged at creation, 6 associations) ==")
+    say("  SettleSeconds=1 (real seconds). 'as they happen': each event to one warm intake as its call returns, Lambda's")
+    say("  pollers receiving at once; 'all at once': each event to a cold intake, all queued before any is received.")
+    say(f"  Median of {runs} applies, each on a new VPC (a warm reconciler after the first: the catalog is read once).")
+    say("  The floor of a first remediation: 8 EC2 reads (3 snapshot, the catalog, 4 details) and 7 writes.")
+    rows: list[tuple[str, ...]] = [
+        ("delivery", "reconciles", "EC2 reads", "of which lookups", "EC2 writes", "conflicts", "SQS calls", "reconciler log")
+    ]
+    with emulation() as (ec2, meter):
+        stack = Stack({"SettleSeconds": "1"}).provision()
+        for delivery in ("as they happen", "all at once"):
+            samples = []
+            for _ in range(runs):
+                vpc = Vpc.create(ec2, "10.20.0.0/16")
+                steps = list(private_tier(vpc))
+
+                def apply(steps: list = steps, delivery: str = delivery) -> None:
+                    if delivery == "as they happen":
+                        for step in steps:
+                            stack.publish(step.make())
+                            stack.deliver()
+                    else:
+                        for event in [step.make() for step in steps]:
+                            stack.cold("IntakeFunction").publish(event)
+                    stack.settle()
+
+                samples.append(meter.measure(apply))
+            s = samples[len(samples) // 2]
+            writes = s.cost.writes
+            rows.append(
+                (
+                    delivery,
+                    str(s.reconciles),
+                    str(s.cost.ec2_reads),
+                    # the snapshot (3) and details (4) reads, the catalog if this reconciler had not read it: the rest
+                    str(s.cost.ec2_reads - 7 - s.cost.reads["DescribeVpcEndpointServices"]),
+                    f"{s.cost.ec2_writes} ({ops(writes)})",
+                    str(s.conflicts),
+                    ops(Counter({k: v for k, v in s.cost.other.items() if k in SQS_OPERATIONS})),
+                    size(s.reconciler_log_bytes),
+                )
+            )
+    table(rows)
     say()
 
 
@@ -754,6 +839,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=25, help="invocations per warm event row (median)")
     parser.add_argument("--fresh-runs", type=int, default=5, help="fresh VPCs per changing/cold event row (median)")
+    parser.add_argument("--settle-runs", type=int, default=3, help="applies per settle-window row (median)")
     parser.add_argument("--sweep-runs", type=int, default=3, help="steady sweeps per size below 1000 VPCs (median)")
     parser.add_argument("--max-vpcs", type=int, default=1000, help="largest sweep (10, 100, 1000 up to this)")
     parser.add_argument("--import-runs", type=int, default=5, help="fresh interpreters per import figure (best of)")
@@ -774,6 +860,9 @@ def main(argv: list[str] | None = None) -> int:
     step = time.perf_counter()
     events(args.runs, args.fresh_runs)
     say(f"  (events: {time.perf_counter() - step:.0f} s)\n")
+    step = time.perf_counter()
+    settle(args.settle_runs)
+    say(f"  (settle window: {time.perf_counter() - step:.0f} s)\n")
     step = time.perf_counter()
     sweeps(args.max_vpcs, args.sweep_runs)
     say(f"  (sweeps: {time.perf_counter() - step:.0f} s)\n")

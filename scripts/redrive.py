@@ -1,10 +1,11 @@
-"""Replays what the failed-events queue holds: each original event is invoked again, asynchronously,
-on the function it was meant for, and its message is deleted only once Lambda accepted the invoke.
+"""Replays what the failed-events queue or the settle dead-letter queue holds: each original event is
+invoked again, asynchronously, on the function it was meant for, and each parked settle window is sent
+back to the settle queue; a message is deleted only once Lambda (or SQS) accepted it.
 
     .venv/bin/python scripts/redrive.py --queue-url URL [--function-name NAME] [--region R]
                                         [--profile P] [--dry-run] [--max N]
 
-The queue (FailedEventsQueue in template.yaml) receives two kinds of message:
+FailedEventsQueue (template.yaml) receives two kinds of message, SettleDeadLetterQueue a third:
 
 * EventBridge dead-letter messages: the body is the original event; EventBridge adds the message
   attributes RULE_ARN, TARGET_ARN, ERROR_CODE, ERROR_MESSAGE (and retry details). The function is
@@ -14,6 +15,11 @@ The queue (FailedEventsQueue in template.yaml) receives two kinds of message:
   "responseContext", "responsePayload"}. The event is requestPayload, the function is
   requestContext.functionArn without its qualifier (so the replay runs the deployed code), or
   --function-name.
+* Settle windows whose reconcile failed every retry (SettleDeadLetterQueue, FIFO): the body is the window
+  ({"version": 1, "vpc_id", "calls": [{"event_id", "event_name", "event_time", "principal_arn"}]}), its
+  MessageGroupId the VPC. It is sent back to the queue it came from (SQS's ListDeadLetterSourceQueues: the
+  settle queue) in its VPC's message group, where the reconciler picks it up like any other window: its
+  calls are long settled, so the VPC is reconciled at once.
 
 A message that cannot be replayed (unknown shape, no function to send it to) or whose invoke is
 refused stays in the queue, visible again at the end of the run. --dry-run invokes and deletes
@@ -35,6 +41,7 @@ from typing import Any
 
 EVENTBRIDGE_DLQ = "eventbridge-dlq"
 LAMBDA_DESTINATION = "lambda-destination"
+SETTLE_WINDOW = "settle-window"
 # arn:partition:lambda:region:account:function:name[:qualifier]
 _FUNCTION_ARN = re.compile(r"^(arn:[^:]+:lambda:[^:]+:\d{12}:function:[^:]+)(?::[^:]+)?$")
 # https://sqs.<region>.amazonaws.com[.cn]/<account>/<name>, or the legacy https://<region>.queue.amazonaws.com/...
@@ -52,11 +59,13 @@ class Replay:
     """One message, understood: what to invoke with what."""
 
     kind: str
-    function: str
+    function: str  # the function to invoke; for a settle window, the VPC (its message group)
     payload: bytes
     cause: str
 
     def describe(self) -> str:
+        if self.kind == SETTLE_WINDOW:
+            return f"settle queue <- window of {self.function} [{self.kind}: {self.cause}]"
         return f"{self.function} <- {event_label(self.payload)} [{self.kind}: {self.cause}]"
 
 
@@ -112,6 +121,9 @@ def understand(message: Mapping[str, Any], function_name: str | None = None) -> 
     if not isinstance(document, Mapping):
         raise Unreplayable("body is not a JSON object")
 
+    group = message.get("Attributes", {}).get("MessageGroupId")
+    if group is not None or ("vpc_id" in document and "calls" in document):
+        return _settle_window(document, body, group)
     from_eventbridge = any(name in message.get("MessageAttributes", {}) for name in _EVENTBRIDGE_ATTRIBUTES)
     if not from_eventbridge and isinstance(document.get("requestContext"), Mapping):
         return _destination_record(document, function_name)
@@ -134,6 +146,17 @@ def _destination_record(record: Mapping[str, Any], function_name: str | None) ->
         cause += f": {response.get('errorType', 'error')}: {response.get('errorMessage', '')}"
     payload = json.dumps(record["requestPayload"], separators=(",", ":")).encode()
     return Replay(LAMBDA_DESTINATION, function, payload, cause)
+
+
+def _settle_window(document: Mapping[str, Any], body: str, group: str | None) -> Replay:
+    calls = document.get("calls")
+    if document.get("version") != 1 or not isinstance(calls, list) or not calls:
+        raise Unreplayable("a settle queue message that is no version 1 window")
+    if not isinstance(group, str) or group != document.get("vpc_id"):
+        raise Unreplayable(f"message group {group!r} is not the window's VPC {document.get('vpc_id')!r}")
+    ids = [c.get("event_id", "?") for c in calls if isinstance(c, Mapping)]
+    cause = f"{len(ids)} call(s): {', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''}"
+    return Replay(SETTLE_WINDOW, group, body.encode(), cause)
 
 
 def _dead_letter(message: Mapping[str, Any], body: str, function_name: str | None) -> Replay:
@@ -166,7 +189,8 @@ def redrive(
     can use moto for SQS and a Stubber for Lambda."""
     result = Result()
     hidden: dict[str, str] = {}  # message id -> receipt handle, for messages to make visible again
-    prefix = "[dry-run] would invoke" if dry_run else "invoke"
+    sources: list[str] = []  # the queue a parked settle window came from, looked up once
+    would = "[dry-run] would " if dry_run else ""
     while max_messages is None or len(result.replayed) + len(result.kept) < max_messages:
         wanted = 10 if max_messages is None else min(10, max_messages - len(result.replayed) - len(result.kept))
         messages = sqs.receive_message(
@@ -175,6 +199,7 @@ def redrive(
             WaitTimeSeconds=wait_seconds,
             VisibilityTimeout=visibility_timeout,
             MessageAttributeNames=["All"],
+            AttributeNames=["MessageGroupId"],
         ).get("Messages", [])
         handled = {*result.replayed, *result.kept}
         new = [m for m in messages if m["MessageId"] not in handled]
@@ -193,16 +218,21 @@ def redrive(
                 result.kept.append(message_id)
                 hidden[message_id] = message["ReceiptHandle"]
                 continue
-            out(f"{prefix} {replay.describe()} (message {message_id})")
+            verb = "re-queue" if replay.kind == SETTLE_WINDOW else "invoke"
+            out(f"{would}{verb} {replay.describe()} (message {message_id})")
             if dry_run:
                 result.replayed.append(message_id)
                 hidden[message_id] = message["ReceiptHandle"]
                 continue
-            if _invoke(lambda_client, replay, out):
+            if replay.kind == SETTLE_WINDOW:
+                accepted = _requeue(sqs, queue_url, sources, replay, message_id, out)
+            else:
+                accepted = _invoke(lambda_client, replay, out)
+            if accepted:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
                 result.replayed.append(message_id)
             else:
-                out(f"keep   {message_id}: invoke not accepted")
+                out(f"keep   {message_id}: not accepted")
                 result.kept.append(message_id)
                 hidden[message_id] = message["ReceiptHandle"]
     for message_id, receipt_handle in hidden.items():
@@ -213,6 +243,27 @@ def redrive(
     verb = "would replay" if dry_run else "replayed"
     out(f"{verb} {len(result.replayed)}, kept {len(result.kept)} in the queue")
     return result
+
+
+def _requeue(sqs: Any, queue_url: str, sources: list[str], replay: Replay, message_id: str, out: Callable[[str], None]) -> bool:
+    """Sends a parked window back to the settle queue, in its VPC's message group."""
+    try:
+        if not sources:
+            sources += sqs.list_dead_letter_source_queues(QueueUrl=queue_url).get("queueUrls", [])
+        if len(sources) != 1:
+            out(f"error  {queue_url} is the dead-letter queue of {len(sources)} queues, not of one settle queue")
+            return False
+        sqs.send_message(
+            QueueUrl=sources[0],
+            MessageBody=replay.payload.decode(),
+            MessageGroupId=replay.function,
+            # A redrive run that is repeated within five minutes sends the window once.
+            MessageDeduplicationId=f"redrive-{message_id}"[:128],
+        )
+    except Exception as exc:  # botocore ClientError and connection errors alike: the message stays
+        out(f"error  sending the window back: {exc}")
+        return False
+    return True
 
 
 def _invoke(lambda_client: Any, replay: Replay, out: Callable[[str], None]) -> bool:
@@ -226,7 +277,7 @@ def _invoke(lambda_client: Any, replay: Replay, out: Callable[[str], None]) -> b
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--queue-url", required=True, help="the FailedEventsQueueUrl stack output")
+    parser.add_argument("--queue-url", required=True, help="the FailedEventsQueueUrl or SettleDeadLetterQueueUrl stack output")
     parser.add_argument("--function-name", help="invoke this function for every message (overrides the recorded one)")
     parser.add_argument("--region", help="default: the region in the queue URL")
     parser.add_argument("--profile", help="AWS named profile")

@@ -3,16 +3,14 @@ invoke stubbed (moto cannot run functions without Docker)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
+from scripts import redrive
 from tests.emulation.account import load_event
 
 REGION = "eu-west-1"
@@ -20,11 +18,6 @@ ACCOUNT = "123456789012"
 RECONCILER = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:vpce-remediator-IntakeFunction-AbC123"
 SWEEP = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:vpce-remediator-SweepFunction-XyZ789"
 RULE = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/vpce-remediator-IntakeFunctionCloudTrailEc2-1A2B3C"
-
-# scripts/ is no package: load the command by path, registered first as dataclasses require.
-_spec = importlib.util.spec_from_file_location("redrive", Path(__file__).resolve().parents[1] / "scripts" / "redrive.py")
-redrive = sys.modules.setdefault("redrive", importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(redrive)
 
 
 def destination_record(event: dict, function_arn: str = f"{RECONCILER}:$LATEST") -> str:
@@ -261,3 +254,50 @@ def test_region_of_queue_urls():
     assert redrive.region_of("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/q") == "cn-north-1"
     assert redrive.region_of("https://eu-central-1.queue.amazonaws.com/123456789012/q") == "eu-central-1"
     assert redrive.region_of("http://localhost:4566/000000000000/q") is None
+
+
+def settle_queues(sqs) -> tuple[str, str]:
+    """The settle queue and its FIFO dead-letter queue, as the template makes them."""
+    parked = sqs.create_queue(QueueName="SettleDeadLetterQueue.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=parked, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    source = sqs.create_queue(
+        QueueName="SettleQueue.fifo",
+        Attributes={"FifoQueue": "true", "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 8})},
+    )["QueueUrl"]
+    return source, parked
+
+
+WINDOW = {
+    "version": 1,
+    "vpc_id": "vpc-0a1b2c3d4e5f60718",
+    "calls": [{"event_id": "11eaed80-6d3a-4e91-aba6-91830c31afe1", "event_name": "CreateSubnet", "event_time": 1.7e9}],
+}
+
+
+def test_a_parked_settle_window_goes_back_to_the_settle_queue_in_its_vpcs_group(sqs, lam):
+    source, parked = settle_queues(sqs)
+    body = json.dumps(WINDOW)
+    sqs.send_message(QueueUrl=parked, MessageBody=body, MessageGroupId=WINDOW["vpc_id"], MessageDeduplicationId="d")
+    result, lines = run(sqs, lam, parked)
+    assert result.ok and len(result.replayed) == 1 and depth(sqs, parked) == 0
+    (back,) = sqs.receive_message(QueueUrl=source, AttributeNames=["MessageGroupId"])["Messages"]
+    assert back["Body"] == body and back["Attributes"]["MessageGroupId"] == WINDOW["vpc_id"]
+    assert any(f"re-queue settle queue <- window of {WINDOW['vpc_id']}" in line for line in lines)
+    assert "11eaed80-6d3a-4e91-aba6-91830c31afe1" in lines[0]
+
+
+def test_a_dry_run_of_parked_windows_sends_nothing(sqs, lam):
+    source, parked = settle_queues(sqs)
+    sqs.send_message(QueueUrl=parked, MessageBody=json.dumps(WINDOW), MessageGroupId=WINDOW["vpc_id"], MessageDeduplicationId="d")
+    result, lines = run(sqs, lam, parked, dry_run=True)
+    assert result.ok and lines[0].startswith("[dry-run] would re-queue")
+    assert depth(sqs, source) == 0 and visible(sqs, parked) == 1
+
+
+def test_a_window_whose_group_is_not_its_vpc_stays(sqs, lam):
+    source, parked = settle_queues(sqs)
+    sqs.send_message(
+        QueueUrl=parked, MessageBody=json.dumps(WINDOW), MessageGroupId="vpc-0fffffffffffffff0", MessageDeduplicationId="d"
+    )
+    result, _ = run(sqs, lam, parked)
+    assert result.kept and depth(sqs, source) == 0 and depth(sqs, parked) == 1

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from vpce_remediator.settle import Call, Window, parse_window
 from vpce_remediator.settle_queue import send
 
+from scripts import redrive
 from tests.emulation.account import DEFAULT_SERVICES, Vpc, happening_now
 from tests.emulation.lambda_runtime import Stack
 from tests.emulation.scenarios import own_endpoints, private_tier
@@ -207,17 +208,21 @@ def test_a_window_that_keeps_failing_is_parked_with_its_vpc_and_calls(ec2, calls
     # Given a stack whose settle queue parks a window after two receives (the template says eight)
     template = load_template()
     template["Resources"]["SettleQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] = 2
-    stack = Stack({"SettleSeconds": "1"}, template=template).provision()
+    stack = Stack({"SettleSeconds": "2"}, template=template).provision()
     vpc = Vpc.create(ec2)
     vpc.subnet("app-a", "eu-west-1a")
 
+    denied = [True]  # a client copies the session's handlers when it is made: switch this one off, not out
+
     def refuse(**_):
-        raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "denied"}}, "CreateVpcEndpoint")
+        if denied:
+            raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "denied"}}, "CreateVpcEndpoint")
 
     boto3.DEFAULT_SESSION.events.register("provide-client-params.ec2.CreateVpcEndpoint", refuse)
     event = happening_now(vpc.subnet_event("app-a"))
     stack.publish(event)
-    # When every reconcile fails (the first receive was the window's wait: one attempt is left)
+    stack.deliver()  # the pollers receive it at once: the window's wait is its first receive
+    # When every reconcile fails (one receive is left for one attempt)
     stack.settle()
     # Then the window is in the dead-letter queue, with the VPC and the call it covered: nothing dropped
     sqs = boto3.session.Session().client("sqs")
@@ -226,6 +231,16 @@ def test_a_window_that_keeps_failing_is_parked_with_its_vpc_and_calls(ec2, calls
     assert window.vpc_id == vpc.id and window.event_ids == [event["detail"]["eventID"]]
     assert window.principal_arns == [event["detail"]["userIdentity"]["arn"]]
     assert len(reconciles(logs)) == 1 and reconciles(logs)[0]["failures"]
+    sqs.change_message_visibility(
+        QueueUrl=stack.resources["SettleDeadLetterQueue"], ReceiptHandle=parked["ReceiptHandle"], VisibilityTimeout=0
+    )
+    # And once the cause is fixed, make redrive sends it back to the settle queue and it is reconciled
+    denied.clear()
+    replayed = redrive.redrive(sqs, None, stack.resources["SettleDeadLetterQueue"], wait_seconds=0, out=lambda _: None)
+    assert replayed.ok and len(replayed.replayed) == 1
+    stack.settle()
+    assert reconciles(logs)[-1]["failures"] == [] and reconciles(logs)[-1]["event_ids"] == window.event_ids
+    assert vpc.live_services() == sorted(DEFAULT_SERVICES)
 
 
 def test_with_no_window_a_call_is_reconciled_at_once(ec2, stack, logs):

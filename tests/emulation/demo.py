@@ -1,9 +1,10 @@
 """`make demo`: the remediator's main job, locally, on the emulated account (moto + fidelity layer).
 
 It builds a realistic VPC, sends the CloudTrail events EC2 would emit for it through the template's
-own EventBridge patterns to the real handlers, and prints the remediation log and a before/after
-table of each subnet's compliance. Then it delivers every event again, out of order, to show that
-duplicates cost three reads and no write.
+own EventBridge patterns to the real handlers, with a short settle window (DEMO_SETTLE_SECONDS), and
+prints what the intake queued, the one reconcile the burst got once the window closed, and a
+before/after table of each subnet's compliance. Then it delivers every event again, out of order, to
+show that duplicates cost nothing, and lets some drift settle.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import io
 import json
 import os
+import time
 from collections import Counter
 
 import boto3
@@ -24,12 +26,15 @@ from vpce_remediator.plan import COMPLIANT, SKIPPED
 from vpce_remediator.reconcile import Dependencies, plan_vpcs
 from vpce_remediator.runtime import build_dependencies
 
-from tests.emulation.account import Vpc, sample_event
+from tests.emulation.account import Vpc, happening_now, sample_event
 from tests.emulation.bus import ChangeEvents
 from tests.emulation.fidelity import enforce
 from tests.emulation.lambda_runtime import Stack
+from tests.emulation.queues import enforce_deduplication
 
 REGION = "eu-west-1"
+# The template's default is 300 s; the demo's window is short, and real: the queue mapping waits it out.
+DEMO_SETTLE_SECONDS = 2
 
 
 def build_account(ec2) -> Vpc:
@@ -89,15 +94,24 @@ def _associated(table: dict) -> set[str]:
 
 
 def print_log(records: list[dict], names: dict[str, str]) -> None:
-    """The remediation log as an operator reads it: per event, each change and each warning."""
-    by_event: dict[str, list[dict]] = {}
+    """The remediation log as an operator reads it: what the intake queued, then each reconcile (its
+    summary first) with its changes and warnings."""
+    queued = [r for r in records if r.get("message") == "queued"]
+    if queued:
+        calls = Counter(r["event_name"] for r in queued)
+        kinds = ", ".join(f"{n}x{c}" for c, n in calls.items())
+        print(f"  intake queued {len(queued)} calls ({kinds}); the window closes at {queued[-1]['settle_due']} at the earliest")
+    runs: dict[str, list[dict]] = {}
     for r in records:
-        by_event.setdefault(r["function_request_id"], []).append(r)
-    for group in by_event.values():
-        summary = group[-1]
-        print(
-            f"  {summary.get('event_name')} (eventID {summary['correlation_id'][:8]}…): {summary.get('changes') or 'no change'}"
-        )
+        if r.get("trigger") in ("settled", "sweep") and r.get("record") in ("decision", "change", "summary"):
+            runs.setdefault(f"{r['function_request_id']}/{r.get('correlation_id')}", []).append(r)
+    for group in runs.values():
+        summary = next((r for r in group if r["message"] == "summary" and "findings" in r), None)
+        if summary is None:
+            continue
+        when = f", {summary['settled_after_seconds']} s after its first call" if "settled_after_seconds" in summary else ""
+        covers = f" covering {len(summary['event_ids'])} calls" if "event_ids" in summary else ""
+        print(f"  one reconcile of {', '.join(summary['vpcs'])}{covers}{when}: {summary.get('changes') or 'no change'}")
         for r in group:
             if r.get("record") == "change":
                 target = r.get("endpoint_id") or r.get("security_group_id")
@@ -106,7 +120,7 @@ def print_log(records: list[dict], names: dict[str, str]) -> None:
                 print(
                     f"    {r['outcome']:<9} {r['action']:<26} {what:<12} {target}  <- {', '.join(names.get(a, a) for a in added)}"
                 )
-            elif r["level"] != "INFO":
+            elif r.get("record") == "decision" and r["level"] != "INFO":
                 print(f"    {r['level'].lower():<9} {names.get(r.get('subnet_id'), r.get('subnet_id'))}: {r.get('reason')}")
 
 
@@ -140,15 +154,22 @@ def print_record(records: list[dict]) -> None:
     print("  " + json.dumps(change, indent=2).replace("\n", "\n  "))
 
 
+def _records(stream: io.StringIO) -> list[dict]:
+    records = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    stream.truncate(0)
+    stream.seek(0)
+    return records
+
+
 def main() -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
-    with mock_aws(), enforce():
+    with mock_aws(), enforce(), enforce_deduplication():
         ec2 = boto3.session.Session(region_name=REGION).client("ec2")
         calls: Counter = Counter()
         boto3.setup_default_session(region_name=REGION)
         boto3.DEFAULT_SESSION.events.register("before-call.ec2.*", lambda model, **_: calls.update([model.name]))
-        stack = Stack().provision()
-        settings = Settings.from_env(stack.environment("IntakeFunction"))
+        stack = Stack({"SettleSeconds": str(DEMO_SETTLE_SECONDS)}).provision()
+        settings = Settings.from_env(stack.environment("ReconcilerFunction"))
         reader = build_dependencies(settings, JsonLines(io.StringIO(), 0), boto3.session.Session(region_name=REGION))
         stream = io.StringIO()
         logger.registered_handler.setStream(stream)
@@ -157,52 +178,60 @@ def main() -> None:
         print("== vpce-remediator demo: emulated account, region eu-west-1 (moto + EC2 fidelity rules) ==\n")
         vpc = build_account(ec2)
         before = compliance(reader, vpc)
-        events = [vpc.route_table_event(name) for name in vpc.route_tables] + [vpc.subnet_event(n) for n in vpc.subnets]
+        events = [happening_now(vpc.route_table_event(name)) for name in vpc.route_tables]
+        events += [happening_now(vpc.subnet_event(n)) for n in vpc.subnets]
         print(f"Built {vpc.id}: {len(vpc.subnets)} subnets in 3 AZs, {len(vpc.route_tables)} route tables + main.")
-        print(f"Sending {len(events)} CloudTrail events through the template's EventBridge rules...\n")
+        print(f"Sending its {len(events)} CloudTrail events through the template's EventBridge rules, as the calls happen,")
+        print(f"with SettleSeconds={DEMO_SETTLE_SECONDS} (the template's default is 300)...\n")
         emf = io.StringIO()  # the functions' EMF metric records go to stdout; keep them out of the story
         with contextlib.redirect_stdout(emf):
             delivered = [d for event in events for d in stack.publish(event)]
-        print(f"{len(delivered)} invocations of {sorted({d.function_id for d in delivered})}; EC2 calls: {dict(calls)}\n")
-        records = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+            stack.deliver()  # Lambda's pollers receive at once: the window opens, and nothing is reconciled yet
+            waiting = dict(calls)
+            started = time.monotonic()
+            stack.settle()  # ...until it closes
+        print(f"{len(delivered)} intake invocations; EC2 calls before the window closed: {waiting or 'none'}")
+        print(f"The window closed {time.monotonic() - started:.1f} s later; EC2 calls in all: {dict(calls)}\n")
         names = {v: k for k, v in {**vpc.subnets, **vpc.route_tables, "main": vpc.main_route_table}.items()}
-        print("Remediation log (one block per event):")
+        records = _records(stream)
+        print("Remediation log:")
         print_log(records, names)
         print_record(records)
         print_events(bus.received())
         print_metrics(emf.getvalue())
 
         calls.clear()
-        stream.truncate(0)
-        stream.seek(0)
         with contextlib.redirect_stdout(emf):
             for event in reversed(events):
                 stack.publish(event)
-        writes = {k: v for k, v in calls.items() if not k.startswith("Describe")}
-        print(f"\nRedelivered all {len(events)} events in reverse order: EC2 calls {dict(calls)}, writes {writes or 'none'}.\n")
+            stack.settle()
+        _records(stream)
+        print(
+            f"\nRedelivered all {len(events)} events in reverse order: the settle queue dropped them as duplicates "
+            f"(same eventIDs within five minutes). EC2 calls: {dict(calls) or 'none'}.\n"
+        )
 
         print("Drift: someone deletes the SSM endpoint, and someone opts scratch-b in by tagging it...")
-        stream.truncate(0)
-        stream.seek(0)
         ssm = next(e["VpcEndpointId"] for e in vpc.endpoints("ssm"))
         ec2.delete_vpc_endpoints(VpcEndpointIds=[ssm])
         scratch = vpc.subnets["scratch-b"]
         ec2.create_tags(Resources=[scratch], Tags=[{"Key": settings.opt_in_tag_key, "Value": "default"}])
-        for event in (
-            sample_event("delete_vpc_endpoints.json", endpoint=ssm),
-            sample_event("create_tags_subnet_opt_in.json", subnet=scratch),
-        ):
-            with contextlib.redirect_stdout(emf):
+        with contextlib.redirect_stdout(emf):
+            for event in (
+                happening_now(sample_event("delete_vpc_endpoints.json", endpoint=ssm)),
+                happening_now(sample_event("create_tags_subnet_opt_in.json", subnet=scratch)),
+            ):
                 stack.publish(event)
-        drift = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+            stack.settle()
+        drift = _records(stream)
         print_log(drift, {**names, scratch: "scratch-b"})
         restored = {r.get("replaces_endpoint_id") for r in drift if r.get("reason") == "endpoint_deleted"}
-        print(f"  (decisions name the deleted endpoint they restore: {', '.join(sorted(restored))})\n")
+        print(f"  (one reconcile for both calls; it names the deleted endpoint it restores: {', '.join(sorted(restored))})\n")
 
         print("Subnet compliance:")
         print_table(vpc, before, compliance(reader, vpc))
-        endpoints = vpc.endpoints()
-        print(f"\nEndpoints in {vpc.id}:")
+        endpoints = [e for e in vpc.endpoints() if e["State"] != "deleted"]
+        print(f"\nLive endpoints in {vpc.id}:")
         for e in sorted(endpoints, key=lambda e: e["ServiceName"]):
             where = e["RouteTableIds"] if e["VpcEndpointType"] == "Gateway" else e["SubnetIds"]
             print(f"  {e['VpcEndpointId']}  {e['VpcEndpointType']:<9} {e['ServiceName']:<36} {', '.join(where)}")

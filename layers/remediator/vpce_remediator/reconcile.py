@@ -195,18 +195,19 @@ def _settle(group: str, records: list[Mapping[str, Any]], deps: Dependencies) ->
         )
         return
     window = decision.window
-    keys = {
+    # Every record names the window's first call; the summary and each change name every call it covers.
+    covered = {
         "event_ids": window.event_ids,
         "event_names": window.event_names,
         "principal_arns": window.principal_arns,
-        "calls_not_named": window.more or None,
+        **({"calls_not_named": window.more} if window.more else {}),
         "settled_after_seconds": round(time.time() - window.opened, 1),
     }
     first = window.calls[0]
     log.set_correlation_id(first.event_id)
-    log.append_keys(event_name=first.event_name, principal_arn=first.principal_arn, **keys)
+    log.append_keys(event_name=first.event_name, principal_arn=first.principal_arn)
     try:
-        _run(deps, "settled", lambda: [group])
+        _run(deps, "settled", lambda: [group], covered)
     except Exception:
         counts = [str(r["attributes"].get("ApproximateReceiveCount", "1")) for r in records]
         received = max(int(c) if c.isdigit() else 1 for c in counts)
@@ -215,7 +216,7 @@ def _settle(group: str, records: list[Mapping[str, Any]], deps: Dependencies) ->
             settle_queue.hide(deps.sqs(), settings.settle_queue_url, handles, retry_after(settings.settle_seconds, received))
         raise
     finally:
-        log.remove_keys(["event_name", "principal_arn", *keys])
+        log.remove_keys(["event_name", "principal_arn"])
         log.set_correlation_id(None)
 
 
@@ -240,11 +241,13 @@ def _ignored(log: Any, reason: str, **extra: Any) -> dict[str, Any]:
     return {"status": "ignored", "reason": reason}
 
 
-def _run(deps: Dependencies, trigger: str, vpc_ids: Callable[[], Sequence[str] | None]) -> dict[str, Any]:
+def _run(
+    deps: Dependencies, trigger: str, vpc_ids: Callable[[], Sequence[str] | None], context: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     deps.logger.append_keys(trigger=trigger)
     started = time.monotonic()
     try:
-        summary = reconcile(vpc_ids(), deps)
+        summary = reconcile(vpc_ids(), deps, context)
     except Exception as exc:
         # Raised on purpose so Lambda retries and, after that, parks the event in the failure queue.
         deps.logger.exception("reconcile failed", extra={"record": SUMMARY})
@@ -281,8 +284,9 @@ def _plan(snapshot: VpcSnapshot, deps: Dependencies, policies: PolicySet, catalo
     return plan
 
 
-def reconcile(vpc_ids: Sequence[str] | None, deps: Dependencies) -> Summary:
-    """Reads, plans, applies and logs each VPC. Raises RemediationFailed after all were tried."""
+def reconcile(vpc_ids: Sequence[str] | None, deps: Dependencies, context: Mapping[str, Any] | None = None) -> Summary:
+    """Reads, plans, applies and logs each VPC. Raises RemediationFailed after all were tried.
+    ``context`` goes with each change event: the calls a settled reconcile covers."""
     mode = deps.settings.mode
     if vpc_ids is not None and not vpc_ids:
         # The event named resources that are gone: nothing to read, nothing to do.
@@ -292,15 +296,16 @@ def reconcile(vpc_ids: Sequence[str] | None, deps: Dependencies) -> Summary:
     plans = plan_vpcs(vpc_ids, deps, policies)
     summary = Summary(vpcs=[p.vpc_id for p in plans])
     for plan in plans:
-        _converge(plan, deps, policies, summary)
-    published = _tell(deps, summary)
-    deps.logger.info(SUMMARY, extra={"record": SUMMARY, "mode": mode.value, "events_published": published, **summary.as_dict()})
+        _converge(plan, deps, policies, summary, context or {})
+    published = _tell(deps, summary, {})
+    extra = {"record": SUMMARY, "mode": mode.value, "events_published": published, **(context or {}), **summary.as_dict()}
+    deps.logger.info(SUMMARY, extra=extra)
     if summary.failures:
         raise RemediationFailed(summary.failures)
     return summary
 
 
-def _tell(deps: Dependencies, summary: Summary) -> int:
+def _tell(deps: Dependencies, summary: Summary, context: Mapping[str, Any]) -> int:
     """Metrics and change events. A change is made whether or not its event goes out: a failure to
     publish is logged and counted, and does not fail the run (a retry would find nothing to change)."""
     if deps.metrics:
@@ -308,7 +313,7 @@ def _tell(deps: Dependencies, summary: Summary) -> int:
     if deps.events is None:
         return 0
     try:
-        return publish_changes(deps.events, summary.records, {"mode": deps.settings.mode.value})
+        return publish_changes(deps.events, summary.records, {"mode": deps.settings.mode.value, **context})
     except (EventsNotPublished, ClientError) as exc:
         deps.logger.error("events not published", extra={"record": SUMMARY, "error": type(exc).__name__, "reason": str(exc)})
         if deps.metrics:
@@ -316,7 +321,7 @@ def _tell(deps: Dependencies, summary: Summary) -> int:
         return 0
 
 
-def _converge(plan: Plan, deps: Dependencies, policies: PolicySet, summary: Summary) -> None:
+def _converge(plan: Plan, deps: Dependencies, policies: PolicySet, summary: Summary, context: Mapping[str, Any]) -> None:
     """Applies a VPC's plan; when another writer got there first, reads the VPC again and re-plans.
 
     Concurrent runs are made safe by EC2's own uniqueness rules (one create per endpoint identity
@@ -333,6 +338,7 @@ def _converge(plan: Plan, deps: Dependencies, policies: PolicySet, summary: Summ
             deps.settings.mode.value,
             attempt,
             deps.settings.endpoint_az_hour_usd,
+            context,
         )
         summary.changes.update(o.result for o in outcomes if o.result != CONFLICT)
         conflicts = [o for o in outcomes if o.result == CONFLICT]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from vpce_remediator.actions import Action
@@ -74,9 +74,16 @@ def change_record(outcome: Outcome, mode: str, attempt: int = 1, price: float | 
 
 
 def log_records(
-    logger: Any, findings: Iterable[Finding], outcomes: Iterable[Outcome], mode: str, attempt: int = 1, price: float | None = None
+    logger: Any,
+    findings: Iterable[Finding],
+    outcomes: Iterable[Outcome],
+    mode: str,
+    attempt: int = 1,
+    price: float | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Logs one record per decision and per change; returns the change records (for metrics and events)."""
+    """Logs one record per decision and per change; returns the change records (for metrics and events).
+    ``context`` (the calls a settled reconcile covers) goes on each change, not on each decision."""
     # Constant messages: the fields carry the facts, so Logs Insights can filter on them. What needs
     # no one's attention (compliant, never opted in) is DEBUG: the summary counts it, and at INFO a
     # no-change run of a large VPC would log a record per subnet and service.
@@ -85,7 +92,7 @@ def log_records(
         log(DECISION, extra=decision_record(finding, mode))
     changes = []
     for outcome in outcomes:
-        record = change_record(outcome, mode, attempt, price)
+        record = {**change_record(outcome, mode, attempt, price), **(context or {})}
         log = logger.error if outcome.result == FAILED else logger.warning if outcome.result == CONFLICT else logger.info
         log(CHANGE, extra=record)
         changes.append({k: v for k, v in record.items() if v is not None})
