@@ -644,7 +644,7 @@ def cold_imports(py313: Path | None, why_not: str, runs: int) -> None:
                 row.append("n/a (no build)")
             row.append(figure(time_import(python, "app", source, on, runs, then=tracer), budget=False) if tracing else "n/a")
             rows.append(tuple(row))
-            if name == "event_reconciler":
+            if name == "reconciler":
                 breakdowns.append((label, "source", *import_breakdown(python, source, off)))
                 if "as built" in paths:
                     breakdowns.append((label, "as built", *import_breakdown(python, paths["as built"], no_pyc)))
@@ -654,7 +654,7 @@ def cold_imports(py313: Path | None, why_not: str, runs: int) -> None:
         say("  Tracer(service=...), which the code builds at the first invocation when tracing is on (no budget).")
     else:
         say("  tracing on: n/a (the code has no Tracer yet)")
-    say("  `import app` (event_reconciler), one -X importtime run each: self time of every module, counted for the group")
+    say("  `import app` (reconciler), one -X importtime run each: self time of every module, counted for the group")
     say("  that first imported it (so the stdlib boto3 pulls in counts as SDK):")
     for label, variant, total, breakdown in breakdowns:
         say(f"    {label}, {variant} ({ms(total)} with -X importtime's overhead):")
@@ -694,7 +694,7 @@ def package() -> None:
         say()
         return
     rows: list[tuple[str, ...]] = [("artifact", "files", "unzipped", "zipped (deflate)")]
-    for name in ("IntakeFunction", "SweepFunction", "RemediatorLayer"):
+    for name in (*FUNCTIONS, "RemediatorLayer"):
         files = [p for p in (BUILD / name).rglob("*") if p.is_file()]
         rows.append((name, str(len(files)), size(sum(p.stat().st_size for p in files)), size(_zipped(BUILD / name, files))))
     table(rows)
@@ -828,7 +828,7 @@ def _loaded_from_layer(layer: Path) -> dict[str, str]:
         "print(json.dumps(found))\n"
     )
     tracing_on = {"POWERTOOLS_TRACE_DISABLED": "false", "LAMBDA_TASK_ROOT": "/var/task", "PYTHONDONTWRITEBYTECODE": "1"}
-    env = _import_env(f"{layer}:{ROOT / 'functions' / 'event_reconciler'}", tracing_on)
+    env = _import_env(f"{layer}:{ROOT / 'functions' / 'reconciler'}", tracing_on)
     return json.loads(_run([sys.executable, "-c", probe], env).strip().splitlines()[-1])
 
 
