@@ -21,7 +21,11 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 # Scans locally only: no API key (nothing uploaded), no platform download, no PyPI version check.
 CHECKOV_ENV := env -u BC_API_KEY -u PRISMA_API_URL BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=TRUE
 
-.PHONY: dev test unit lint validate checkov build demo bench redrive clean
+# The whole suite runs in parallel: one worker more than this machine's two cores, because several tests
+# sleep through real (short) settle windows. Override with PYTEST_WORKERS=n (0: no parallelism).
+PYTEST_WORKERS ?= 3
+
+.PHONY: dev test unit suite lint mypy format validate checkov build demo bench redrive clean
 
 dev: $(STAMP)
 
@@ -32,15 +36,30 @@ $(STAMP): requirements-dev.txt layers/remediator/requirements.txt layers/remedia
 		-r layers/remediator/requirements-tracing.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
-## test: lint, template checks, security scan, sam build, and the whole pytest suite
-test: dev lint validate checkov build unit
+## test: lint (ruff, mypy), template checks, security scan, sam build, and the whole pytest suite (CI runs this)
+test: dev lint validate checkov build suite
 
+## unit: the fast tier: the pure core and the template's contracts, no emulated account (under 30 s)
 unit: dev
-	$(AWS_ENV) $(BIN)/python -m pytest
+	$(AWS_ENV) $(BIN)/python -m pytest -m unit -q
 
-lint: dev
+## suite: every test, in parallel
+suite: dev
+	$(AWS_ENV) $(BIN)/python -m pytest $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS))
+
+lint: dev mypy
 	$(BIN)/ruff check layers functions tests scripts
 	$(BIN)/ruff format --check layers functions tests scripts
+
+## mypy: the package (pyproject.toml: untyped definitions refused), then each handler with it
+mypy: dev
+	$(BIN)/mypy
+	@for app in functions/*/app.py; do MYPYPATH=layers/remediator $(BIN)/mypy "$$app" || exit 1; done
+
+## format: what lint checks, fixed in place
+format: dev
+	$(BIN)/ruff format layers functions tests scripts
+	$(BIN)/ruff check --fix layers functions tests scripts
 
 validate: dev
 	$(AWS_ENV) $(BIN)/sam validate --lint --template template.yaml
@@ -83,4 +102,4 @@ redrive: dev
 		$(if $(PROFILE),--profile '$(PROFILE)') $(if $(MAX),--max '$(MAX)') $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run)
 
 clean:
-	rm -rf .aws-sam .pytest_cache .ruff_cache
+	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache

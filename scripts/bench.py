@@ -1,5 +1,5 @@
 """`make bench`: what the remediator costs, measured on the emulation and on the build. It prints; it asserts nothing
-(the call budgets are held by tests/test_budgets.py, whose scenarios it reuses).
+(the call budgets are held by tests/test_budgets.py; both use the scenarios in tests/emulation/costs.py).
 
     make bench
     # or, after make dev build:
@@ -13,7 +13,7 @@
    call costs network latency instead. Then the settle window: a 15-call VPC module apply, its events delivered as
    the calls happen and all at once (a one-second window): reconciles, EC2 reads and writes, conflicts, log volume.
 3. The sweep at 10, 100 and 1000 VPCs: calls, time, log volume. moto answers each Describe in one page; the
-   "1000-item pages" column replays the steady sweep with EC2-style pages of 1,000 items (test_budgets.Pages).
+   "1000-item pages" column replays the steady sweep with EC2-style pages of 1,000 items (tests/emulation/costs.Pages).
 4. Cold import of each handler next to a bare `import boto3`, in fresh interpreters (best of N), under the dev
    venv's python3.11 and a throwaway python3.13 venv (the Lambda runtime) with only boto3 and the layer's
    requirements; with tracing off, and on when the code supports it.
@@ -173,7 +173,7 @@ SQS_OPERATIONS = frozenset({"SendMessage", "ChangeMessageVisibilityBatch"})
 
 @dataclass
 class Sample:
-    cost: Any  # tests.test_budgets.Cost
+    cost: Any  # tests.emulation.costs.Cost
     wall: float
     in_calls: float
     log_bytes: int
@@ -191,7 +191,7 @@ class Meter:
     """The functions' calls (CallLog, as the tests count them), the time spent inside them, and what they log."""
 
     def __init__(self, session: Any) -> None:
-        from tests.conftest import CallLog
+        from tests.emulation.costs import CallLog
 
         self.calls = CallLog()
         self.in_calls = 0.0
@@ -208,7 +208,7 @@ class Meter:
     def measure(self, run: Callable[[], Any]) -> Sample:
         from vpce_remediator.observability import logger
 
-        from tests.test_budgets import Cost
+        from tests.emulation.costs import Cost
 
         self.calls.clear()
         self.in_calls = 0.0
@@ -243,12 +243,15 @@ def emulation() -> Iterator[tuple[Any, Meter]]:
     from moto.ec2.models.tags import TagBackend
     from vpce_remediator.observability import logger
 
+    from tests.emulation.costs import indexed_tag_lookup
     from tests.emulation.fidelity import enforce
     from tests.emulation.queues import enforce_deduplication
-    from tests.test_budgets import indexed_tag_lookup
 
     original = TagBackend.describe_tags
     TagBackend.describe_tags = indexed_tag_lookup
+    # moto's ~5,000 default AMIs cost set-up time and nothing measured uses them. Each cold container still
+    # parses botocore's models itself, as in Lambda (tests share one loader; the bench does not).
+    os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
     previous = logger.registered_handler.setStream(Sink())  # records outside measured runs are dropped
     try:
         with mock_aws(), enforce(), enforce_deduplication(), contextlib.redirect_stdout(Sink()):
@@ -284,8 +287,8 @@ def summarize(samples: list[Sample]) -> dict[str, str]:
 
 def events(runs: int, fresh_runs: int) -> None:
     from tests.emulation.account import sample_event
+    from tests.emulation.costs import AZS, big_vpc, remediated_big_vpc
     from tests.emulation.lambda_runtime import Stack
-    from tests.test_budgets import AZS, big_vpc, remediated_big_vpc
 
     say("== EC2 calls and handler time per event (VPC: 40 opted-in subnets, 10 route tables, 3 AZs; default policy) ==")
     say("  each event: the intake queues the call, the reconciler reconciles its VPC (SettleSeconds=0: at once).")
@@ -419,8 +422,8 @@ def _row(rows: list, details: list, name: str, samples: list[Sample]) -> None:
 
 def sweeps(max_vpcs: int, runs: int) -> None:
     from tests.emulation.account import load_event
+    from tests.emulation.costs import Pages, region_counts, small_vpcs
     from tests.emulation.lambda_runtime import Stack
-    from tests.test_budgets import Pages, region_counts, small_vpcs
 
     sizes = [n for n in (10, 100, 1000) if n <= max_vpcs] or [max_vpcs]
     say("== The sweep (each VPC: 2 opted-in subnets, 1 route table + main; default policy) ==")
@@ -483,7 +486,7 @@ def sweeps(max_vpcs: int, runs: int) -> None:
 
 
 def _grouped_reads(reads: Counter) -> str:
-    from tests.test_budgets import CATALOG, DETAILS, SNAPSHOT
+    from tests.emulation.costs import CATALOG, DETAILS, SNAPSHOT
 
     groups = {"snapshot": SNAPSHOT, "catalog": CATALOG, "details": DETAILS}
     parts = [f"{sum(reads[op] for op in group)} {name}" for name, group in groups.items() if any(reads[op] for op in group)]

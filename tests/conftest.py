@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 from collections.abc import Iterator
 
 import boto3
@@ -13,12 +12,16 @@ import pytest
 from moto import mock_aws
 
 from tests.emulation.account import Vpc
+from tests.emulation.costs import CallLog
 from tests.emulation.fidelity import Fidelity, enforce
 from tests.emulation.lambda_runtime import Stack
+from tests.emulation.loader import share_one_loader
 from tests.emulation.queues import enforce_deduplication
 
+# Parse botocore's service models once per process, not once per session (each cold container, each test).
+share_one_loader()
+
 REGION = "eu-west-1"
-READS = ("Describe", "Get", "List")
 
 
 @pytest.fixture(autouse=True)
@@ -30,40 +33,11 @@ def offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
+        # moto builds ~5,000 AMIs, with their snapshots, for every EC2 backend it creates; nothing here uses one.
+        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-
-
-class CallLog:
-    """Every AWS API call made through boto3's default session, by operation name."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-        self.params: list[tuple[str, dict]] = []
-
-    def record(self, model, params, **_: object) -> None:
-        self.calls.append(model.name)
-        self.params.append((model.name, params))
-
-    def clear(self) -> None:
-        self.calls.clear()
-        self.params.clear()
-
-    def requests(self, operation: str) -> list[dict]:
-        """The serialized request bodies (wire names) sent for one operation."""
-        return [p.get("body", {}) for name, p in self.params if name == operation]
-
-    @property
-    def writes(self) -> list[str]:
-        return [c for c in self.calls if not c.startswith(READS)]
-
-    @property
-    def reads(self) -> list[str]:
-        return [c for c in self.calls if c.startswith(READS)]
-
-    def count(self) -> Counter:
-        return Counter(self.calls)
 
 
 @pytest.fixture
@@ -133,3 +107,10 @@ def debug_logs(logs: LogCapture) -> Iterator[LogCapture]:
     logger.setLevel("DEBUG")
     yield logs
     logger.setLevel(level)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The unit tier (make unit) must stay fast: a test marked unit may not use the emulated account."""
+    for item in items:
+        if item.get_closest_marker("unit") and {"aws", "stack", "calls", "ec2", "vpc"} & set(getattr(item, "fixturenames", ())):
+            raise pytest.UsageError(f"{item.nodeid} is marked unit but uses the emulated account")

@@ -160,14 +160,15 @@ def test_two_plans_made_on_different_views_cannot_create_two_endpoints(vpc, ec2)
     """The race EC2 would not catch by itself: two runs wanting disjoint route tables on a new S3 endpoint."""
     import io
 
-    from vpce_remediator.apply import CONFLICT, apply_actions
+    from vpce_remediator.apply import apply_actions
     from vpce_remediator.cli import JsonLines
     from vpce_remediator.config import Mode, Settings
     from vpce_remediator.reconcile import plan_vpcs, reconcile
-    from vpce_remediator.runtime import build_dependencies
+    from vpce_remediator.runtime import cli_dependencies
+    from vpce_remediator.vocabulary import Outcome
 
     key = "vpce-remediator/policy"
-    deps = build_dependencies(
+    deps = cli_dependencies(
         Settings(key, ("s3",), (), Mode.REMEDIATE), JsonLines(io.StringIO(), 0), boto3.session.Session(region_name="eu-west-1")
     )
     vpc.route_table("rt-0")
@@ -183,7 +184,7 @@ def test_two_plans_made_on_different_views_cannot_create_two_endpoints(vpc, ec2)
     # When both apply, B's create carries the same endpoint identity: EC2 refuses it as a conflict
     apply_actions(deps.ec2, plan_a.actions, dry_run=False)
     outcomes = apply_actions(deps.ec2, plan_b.actions, dry_run=False)
-    assert [(o.result, o.error_code) for o in outcomes] == [(CONFLICT, "IdempotentParameterMismatch")]
+    assert [(o.result, o.error_code) for o in outcomes] == [(Outcome.CONFLICT, "IdempotentParameterMismatch")]
     # Then B's re-read attaches its table to A's endpoint: one S3 endpoint, both tables
     reconcile([vpc.id], deps)
     (s3,) = vpc.endpoints("s3")

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from vpce_remediator.plan import NOT_OPTED_IN
 from vpce_remediator.telemetry import METRICS, NAMESPACE
+from vpce_remediator.vocabulary import Reason
 
 from tests.emulation.template import ROOT, function_environment, function_property, functions, load_template
+
+pytestmark = pytest.mark.unit
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]
@@ -277,8 +279,8 @@ def test_each_saved_query_answers_its_question():
     assert ("record", "change") in compared_values(queries["changes-last-day"])
     assert queries["changes-last-day"].endswith("| sort @timestamp desc")
     skipped = compared_values(queries["skipped-subnets"])
-    assert {("record", "decision"), ("outcome", "skipped"), ("reason", NOT_OPTED_IN)} <= set(skipped)
-    assert f'reason != "{NOT_OPTED_IN}"' in queries["skipped-subnets"]  # untagged subnets are skipped by design
+    assert {("record", "decision"), ("outcome", "skipped"), ("reason", Reason.NOT_OPTED_IN)} <= set(skipped)
+    assert f'reason != "{Reason.NOT_OPTED_IN}"' in queries["skipped-subnets"]  # untagged subnets are skipped by design
     assert {("level", "ERROR"), ("outcome", "failed"), ("outcome", "conflict")} <= set(compared_values(queries["errors"]))
     # Runs that die where the logger never sees them leave only Lambda's own lines, without fields.
     assert '@message like "[ERROR]"' in queries["errors"] and '@message like "Task timed out"' in queries["errors"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from vpce_remediator.actions import (
     AddSubnets,
     AttachRouteTables,
@@ -10,10 +11,7 @@ from vpce_remediator.actions import (
     CreateInterfaceEndpoint,
     CreateSecurityGroup,
 )
-from vpce_remediator.config import Mode, Settings
 from vpce_remediator.models import (
-    GATEWAY,
-    INTERFACE,
     Endpoint,
     Route,
     RouteTable,
@@ -24,20 +22,13 @@ from vpce_remediator.models import (
     VpcDetails,
     VpcSnapshot,
 )
-from vpce_remediator.plan import (
-    COMPLIANT,
-    GROUP_NAME_TAKEN,
-    NO_ENDPOINT,
-    NONCOMPLIANT,
-    NOT_OPTED_IN,
-    PRIVATE_DNS_OFF,
-    PUBLIC_SUBNET,
-    SERVICE_NOT_IN_AZ,
-    SKIPPED,
-    UNKNOWN_POLICY,
-    plan_vpc,
-)
+from vpce_remediator.plan import plan_vpc
 from vpce_remediator.policy import PolicySet
+from vpce_remediator.vocabulary import EndpointType, Note, Reason, Status
+
+pytestmark = pytest.mark.unit
+
+GATEWAY, INTERFACE = EndpointType.GATEWAY, EndpointType.INTERFACE
 
 KEY = "vpce-remediator/policy"
 VPC = "vpc-00000000000000001"
@@ -55,7 +46,7 @@ DETAILS = VpcDetails(cidrs=("10.0.0.0/16",), dns_support=True, dns_hostnames=Tru
 
 
 def policies(gateway=("s3",), interface=("ssm",)) -> PolicySet:
-    return PolicySet.from_settings(Settings(KEY, tuple(gateway), tuple(interface), Mode.REMEDIATE))
+    return PolicySet.with_default(tuple(gateway), tuple(interface))
 
 
 def subnet(n: int, az: str = "eu-west-1a", tag: str | None = "default", ips: int = 250) -> Subnet:
@@ -83,7 +74,7 @@ def test_missing_gateway_endpoint_is_created_once_with_every_route_table():
     plan = run(snap([a, b, c], tables), interface=())
     # Then one create carries all three route tables, the main one included
     assert plan.actions == (CreateGatewayEndpoint(VPC, "s3", "com.amazonaws.eu-west-1.s3", tuple(sorted(t.id for t in tables))),)
-    assert {f.status for f in plan.findings} == {NONCOMPLIANT}
+    assert {f.status for f in plan.findings} == {Status.NONCOMPLIANT}
 
 
 def test_existing_gateway_endpoint_of_anyone_is_reused():
@@ -96,7 +87,7 @@ def test_existing_gateway_endpoint_of_anyone_is_reused():
     # Then the missing table is added to that endpoint, and nothing is created
     assert plan.actions == (AttachRouteTables(VPC, "vpce-theirs", "s3", (t2.id,)),)
     by_subnet = {f.subnet_id: f for f in plan.findings}
-    assert by_subnet[a.id].status == COMPLIANT and by_subnet[a.id].endpoint_id == "vpce-theirs"
+    assert by_subnet[a.id].status == Status.COMPLIANT and by_subnet[a.id].endpoint_id == "vpce-theirs"
 
 
 def test_deleted_endpoint_does_not_count():
@@ -117,9 +108,9 @@ def test_untagged_public_and_unknown_policy_subnets_are_left_alone_with_a_reason
     assert plan.actions == ()
     reasons = {f.subnet_id: (f.status, f.reason, f.warning) for f in plan.findings}
     assert reasons == {
-        untagged.id: (SKIPPED, NOT_OPTED_IN, False),
-        public.id: (SKIPPED, PUBLIC_SUBNET, True),
-        unknown.id: (SKIPPED, UNKNOWN_POLICY, True),
+        untagged.id: (Status.SKIPPED, Reason.NOT_OPTED_IN, False),
+        public.id: (Status.SKIPPED, Reason.PUBLIC_SUBNET, True),
+        unknown.id: (Status.SKIPPED, Reason.UNKNOWN_POLICY, True),
     }
 
 
@@ -167,7 +158,7 @@ def test_service_not_offered_in_az_is_skipped_with_a_reason():
     plan = run(snap([a, b], [table(1, a, b)]), gateway=(), interface=("ec2messages",))
     create = plan.actions[-1]
     assert isinstance(create, CreateInterfaceEndpoint) and create.subnet_ids == (a.id,)
-    assert {f.subnet_id: f.reason for f in plan.findings if f.status == SKIPPED} == {b.id: SERVICE_NOT_IN_AZ}
+    assert {f.subnet_id: f.reason for f in plan.findings if f.status == Status.SKIPPED} == {b.id: Reason.SERVICE_NOT_IN_AZ}
 
 
 def test_private_dns_stays_off_when_vpc_dns_attributes_are_off_and_says_so():
@@ -177,7 +168,9 @@ def test_private_dns_stays_off_when_vpc_dns_attributes_are_off_and_says_so():
     )
     plan = run(snap([a], [table(1, a)], details=details), gateway=())
     assert plan.actions == (CreateInterfaceEndpoint(VPC, "ssm", "com.amazonaws.eu-west-1.ssm", (a.id,), False, "sg-1"),)
-    assert [(f.reason, f.note) for f in plan.findings] == [(NO_ENDPOINT, PRIVATE_DNS_OFF)] and plan.findings[0].warning
+    assert [(f.reason, f.note) for f in plan.findings] == [(Reason.NO_ENDPOINT, Note.PRIVATE_DNS_OFF)] and plan.findings[
+        0
+    ].warning
 
 
 def test_existing_group_is_reused_and_only_gains_missing_cidrs():
@@ -197,7 +190,7 @@ def test_compliant_vpc_plans_nothing():
     ]
     plan = run(snap([a], [t], endpoints, details=None))
     assert plan.actions == () and not plan.needs_details
-    assert {f.status for f in plan.findings} == {COMPLIANT}
+    assert {f.status for f in plan.findings} == {Status.COMPLIANT}
 
 
 def test_client_tokens_name_the_endpoint_identity_not_its_route_tables():
@@ -223,11 +216,10 @@ def test_a_group_with_our_name_but_not_our_tag_is_never_used():
     # Then gateway work goes ahead, but no interface endpoint or group write is planned, with a reason
     assert [type(x) for x in plan.actions] == [CreateGatewayEndpoint]
     interface = [f for f in plan.findings if f.endpoint_type == INTERFACE]
-    assert {(f.status, f.reason, f.warning) for f in interface} == {(SKIPPED, GROUP_NAME_TAKEN, True)}
+    assert {(f.status, f.reason, f.warning) for f in interface} == {(Status.SKIPPED, Reason.GROUP_NAME_TAKEN, True)}
 
 
 def test_a_service_without_endpoint_policy_support_gets_none_with_a_warning():
-    from vpce_remediator.plan import POLICY_NOT_SUPPORTED
     from vpce_remediator.policy import Policy, ServiceOptions
 
     # Given a policy asking for an endpoint policy on a service that does not support one
@@ -241,11 +233,10 @@ def test_a_service_without_endpoint_policy_support_gets_none_with_a_warning():
     plan = plan_vpc(snap([a], [table(1, a)]), policies, catalog, KEY)
     # Then the endpoint is created without the policy, and the finding warns
     assert plan.actions == (CreateGatewayEndpoint(VPC, "s3", "com.amazonaws.eu-west-1.s3", (table(1, a).id,), None),)
-    assert [(f.note, f.warning) for f in plan.findings] == [(POLICY_NOT_SUPPORTED, True)]
+    assert [(f.note, f.warning) for f in plan.findings] == [(Note.POLICY_NOT_SUPPORTED, True)]
 
 
 def test_policies_that_disagree_on_a_shared_endpoint_use_the_first_by_name_and_say_so():
-    from vpce_remediator.plan import OPTIONS_CONFLICT
     from vpce_remediator.policy import Policy, ServiceOptions
 
     alpha = Policy("alpha", (), ("ssm",), {(INTERFACE, "ssm"): ServiceOptions(private_dns=False)})
@@ -254,4 +245,4 @@ def test_policies_that_disagree_on_a_shared_endpoint_use_the_first_by_name_and_s
     plan = plan_vpc(snap([a, b], [table(1, a, b)]), PolicySet({"alpha": alpha, "beta": beta}), CATALOG, KEY)
     create = plan.actions[-1]
     assert isinstance(create, CreateInterfaceEndpoint) and create.private_dns is False
-    assert {f.note for f in plan.findings} == {OPTIONS_CONFLICT}
+    assert {f.note for f in plan.findings} == {Note.OPTIONS_CONFLICT}

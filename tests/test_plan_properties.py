@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, replace
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from vpce_remediator.actions import (
@@ -35,9 +36,6 @@ from vpce_remediator.actions import (
     CreateSecurityGroup,
 )
 from vpce_remediator.models import (
-    GATEWAY,
-    INTERFACE,
-    LIVE_ENDPOINT_STATES,
     Endpoint,
     Route,
     RouteTable,
@@ -48,17 +46,14 @@ from vpce_remediator.models import (
     VpcDetails,
     VpcSnapshot,
 )
-from vpce_remediator.plan import (
-    GROUP_NAME_TAKEN,
-    NO_ROUTE_TABLE,
-    NOT_OPTED_IN,
-    PUBLIC_SUBNET,
-    SKIPPED,
-    UNKNOWN_POLICY,
-    Plan,
-    plan_vpc,
-)
+from vpce_remediator.plan import Plan, plan_vpc
 from vpce_remediator.policy import DEFAULT_POLICY, Policy, PolicySet, ServiceOptions
+from vpce_remediator.vocabulary import LIVE_STATES as LIVE_ENDPOINT_STATES
+from vpce_remediator.vocabulary import EndpointType, Reason, Status
+
+pytestmark = pytest.mark.unit
+
+GATEWAY, INTERFACE = EndpointType.GATEWAY, EndpointType.INTERFACE
 
 KEY = "vpce-remediator/policy"
 VPC = "vpc-0000000000000000a"
@@ -279,13 +274,13 @@ def resolve(policies: PolicySet, value: str) -> Policy | None:
 def skip_reason(snapshot: VpcSnapshot, policies: PolicySet, subnet: Subnet) -> str | None:
     """Why a subnet must be left alone, or None when it is an opted-in private subnet."""
     if KEY not in subnet.tags:
-        return NOT_OPTED_IN
+        return Reason.NOT_OPTED_IN
     if resolve(policies, subnet.tags[KEY]) is None:
-        return UNKNOWN_POLICY
+        return Reason.UNKNOWN_POLICY
     table = effective_table(snapshot, subnet.id)
     if table is None:
-        return NO_ROUTE_TABLE
-    return PUBLIC_SUBNET if is_public(table) else None
+        return Reason.NO_ROUTE_TABLE
+    return Reason.PUBLIC_SUBNET if is_public(table) else None
 
 
 def eligible(snapshot: VpcSnapshot, policies: PolicySet) -> dict[str, Policy]:
@@ -591,7 +586,7 @@ def test_findings_explain_every_subnet_and_every_action(world):
         mine = [f for f in plan.findings if f.subnet_id == subnet.id]
         if reason is not None:
             # Exactly one subnet-level skip, with the reason, and nothing per service.
-            assert [(f.status, f.reason, f.service) for f in mine] == [(SKIPPED, reason, None)], subnet
+            assert [(f.status, f.reason, f.service) for f in mine] == [(Status.SKIPPED, reason, None)], subnet
         else:
             assert by_subnet[subnet.id] == 0
             # One finding per required (service, type), no more and no fewer.
@@ -665,7 +660,15 @@ def test_the_strategies_reach_the_interesting_cases():
                 seen["add_to_endpoint_serving_others"] += bool(target.subnet_ids)
 
     survey()
-    cases = (NOT_OPTED_IN, UNKNOWN_POLICY, PUBLIC_SUBNET, NO_ROUTE_TABLE, "eligible", "needs_details", "dead_endpoint")
+    cases = (
+        Reason.NOT_OPTED_IN,
+        Reason.UNKNOWN_POLICY,
+        Reason.PUBLIC_SUBNET,
+        Reason.NO_ROUTE_TABLE,
+        "eligible",
+        "needs_details",
+        "dead_endpoint",
+    )
     for case in (*cases, "attach_to_endpoint_serving_others", "add_to_endpoint_serving_others"):
         assert seen[case] > 0, case
     for kind in ALL_ACTIONS:  # every action kind the planner can emit, so a new one is covered too
@@ -681,6 +684,6 @@ def test_vpc_details_are_asked_for_exactly_when_an_interface_endpoint_must_be_cr
     with_details = plan_vpc(world.snapshot.with_details(world.details), world.policies, world.catalog, KEY)
     assert not with_details.needs_details
     creates = any(isinstance(a, CreateInterfaceEndpoint) for a in with_details.actions) or any(
-        f.reason == GROUP_NAME_TAKEN for f in with_details.findings
+        f.reason == Reason.GROUP_NAME_TAKEN for f in with_details.findings
     )
     assert plan.needs_details == (world.snapshot.details is None and creates)

@@ -17,20 +17,17 @@ from vpce_remediator.settle_queue import send
 
 from scripts import redrive
 from tests.emulation.account import DEFAULT_SERVICES, Vpc, happening_now
+from tests.emulation.costs import Cost
 from tests.emulation.lambda_runtime import Stack
 from tests.emulation.scenarios import own_endpoints, private_tier
 
-READS = ("Describe", "Get", "List")
 MINIMAL_WRITES = Counter({"CreateVpcEndpoint": 5, "CreateSecurityGroup": 1, "AuthorizeSecurityGroupIngress": 1})
 
 
 def ec2_calls(calls) -> tuple[Counter, Counter]:
     """(reads, writes) among the EC2 calls the functions made."""
-    import botocore.session
-
-    operations = set(botocore.session.get_session().get_service_model("ec2").operation_names)
-    ec2 = [c for c in calls.calls if c in operations]
-    return Counter(c for c in ec2 if c.startswith(READS)), Counter(c for c in ec2 if not c.startswith(READS))
+    cost = Cost.of(calls.calls)
+    return cost.reads, cost.writes
 
 
 def reconciles(logs) -> list[dict]:

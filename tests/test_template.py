@@ -19,6 +19,8 @@ from tests.emulation.account import load_event
 from tests.emulation.lambda_runtime import matches
 from tests.emulation.template import event_rules, function_environment, function_property, functions, load_template
 
+pytestmark = pytest.mark.unit
+
 TEMPLATE = load_template()
 MATCHING = [
     "create_subnet.json",

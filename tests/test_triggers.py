@@ -9,6 +9,8 @@ from vpce_remediator.triggers import ROUTE_TABLE, SUBNET, VPC_ENDPOINT, Targets,
 
 from tests.emulation.account import load_event
 
+pytestmark = pytest.mark.unit
+
 KEY = "vpce-remediator/policy"
 
 

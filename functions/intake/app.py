@@ -2,18 +2,23 @@
 vpce_remediator/triggers.py; rules in template.yaml) in the settle window of every VPC it touches."""
 
 from functools import cache
+from typing import TYPE_CHECKING, Any
 
+from vpce_remediator.dependencies import Dependencies
 from vpce_remediator.observability import lambda_handler
-from vpce_remediator.reconcile import Dependencies, handle_event
-from vpce_remediator.runtime import build_dependencies
+from vpce_remediator.reconcile import handle_event
+from vpce_remediator.runtime import lambda_dependencies
+
+if TYPE_CHECKING:  # the type only: a cold start imports nothing it does not run
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @cache
 def dependencies() -> Dependencies:
     # Built at the first invocation, not at import, so a bad environment is a logged error.
-    return build_dependencies()
+    return lambda_dependencies()
 
 
 @lambda_handler
-def handler(event, context):
+def handler(event: Any, context: "LambdaContext") -> dict[str, Any]:
     return handle_event(event, dependencies())

@@ -21,15 +21,17 @@ from moto import mock_aws
 from vpce_remediator.cli import JsonLines
 from vpce_remediator.cli import main as cli
 from vpce_remediator.config import Settings
+from vpce_remediator.dependencies import Dependencies
 from vpce_remediator.observability import logger
-from vpce_remediator.plan import COMPLIANT, SKIPPED
-from vpce_remediator.reconcile import Dependencies, plan_vpcs
-from vpce_remediator.runtime import build_dependencies
+from vpce_remediator.reconcile import plan_vpcs
+from vpce_remediator.runtime import cli_dependencies
+from vpce_remediator.vocabulary import Status
 
 from tests.emulation.account import Vpc, happening_now, sample_event
 from tests.emulation.bus import ChangeEvents
 from tests.emulation.fidelity import enforce
 from tests.emulation.lambda_runtime import Stack
+from tests.emulation.loader import share_one_loader
 from tests.emulation.queues import enforce_deduplication
 
 REGION = "eu-west-1"
@@ -63,10 +65,10 @@ def compliance(deps: Dependencies, vpc: Vpc) -> dict[str, str]:
     (plan,) = plan_vpcs([vpc.id], deps, deps.policies())
     states: dict[str, list[str]] = {}
     for f in plan.findings:
-        if f.status == SKIPPED and f.service is None:
+        if f.status == Status.SKIPPED and f.service is None:
             states[f.subnet_id] = [f"skipped: {f.reason}"]
-        elif f.status != COMPLIANT:
-            states.setdefault(f.subnet_id, []).append(f"{f.service} {'skipped' if f.status == SKIPPED else 'missing'}")
+        elif f.status != Status.COMPLIANT:
+            states.setdefault(f.subnet_id, []).append(f"{f.service} {'skipped' if f.status == Status.SKIPPED else 'missing'}")
         else:
             states.setdefault(f.subnet_id, [])
     return {subnet: ", ".join(parts) or "compliant" for subnet, parts in states.items()}
@@ -163,6 +165,8 @@ def _records(stream: io.StringIO) -> list[dict]:
 
 def main() -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+    os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # ~5,000 AMIs nothing here uses
+    share_one_loader()
     with mock_aws(), enforce(), enforce_deduplication():
         ec2 = boto3.session.Session(region_name=REGION).client("ec2")
         calls: Counter = Counter()
@@ -170,7 +174,7 @@ def main() -> None:
         boto3.DEFAULT_SESSION.events.register("before-call.ec2.*", lambda model, **_: calls.update([model.name]))
         stack = Stack({"SettleSeconds": str(DEMO_SETTLE_SECONDS)}).provision()
         settings = Settings.from_env(stack.environment("ReconcilerFunction"))
-        reader = build_dependencies(settings, JsonLines(io.StringIO(), 0), boto3.session.Session(region_name=REGION))
+        reader = cli_dependencies(settings, JsonLines(io.StringIO(), 0), boto3.session.Session(region_name=REGION))
         stream = io.StringIO()
         logger.registered_handler.setStream(stream)
         bus = ChangeEvents()  # a rule on the default bus for source vpce-remediator, into a queue

@@ -6,6 +6,8 @@ fails loudly if the template starts passing something the emulation cannot repro
 
 from __future__ import annotations
 
+import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,13 @@ _CfnLoader.add_multi_constructor("!", _intrinsic)
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=_CfnLoader)  # a SafeLoader subclass: no arbitrary objects
+    """The template as a fresh dict (callers may change their copy); parsed once per file and content."""
+    return copy.deepcopy(_parsed(path, path.read_text()))
+
+
+@functools.cache
+def _parsed(path: Path, text: str) -> dict[str, Any]:
+    return yaml.load(text, Loader=_CfnLoader)  # a SafeLoader subclass: no arbitrary objects
 
 
 def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
+
+from vpce_remediator.vocabulary import Outcome
 
 SECURITY_GROUP_NAME = "vpce-remediator-endpoints"
 HTTPS = 443
@@ -46,11 +48,22 @@ class _EndpointCreate:
 
 @dataclass(frozen=True)
 class Action:
+    """One write. The class says what callers would otherwise read from its name."""
+
     vpc_id: str
     kind: ClassVar[str]
     permissions: ClassVar[tuple[str, ...]]
+    # What the change is when it is made, and how the audit shows it before.
+    applied: ClassVar[Outcome]
+    audit_state: ClassVar[str]
+    # Interface endpoints are billed per endpoint and AZ-hour: an ENI per subnet (one per AZ) it adds.
+    billed_per_az: ClassVar[bool] = False
+    # The change's resource is an endpoint (its id is what the change made), or the security group.
+    on_endpoint: ClassVar[bool] = False
+    on_security_group: ClassVar[bool] = False
+    creates_endpoint: ClassVar[bool] = False
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         """Log fields: the action's inputs plus its kind."""
         return {"action": self.kind, **asdict(self)}
 
@@ -66,6 +79,9 @@ class CreateSecurityGroup(Action):
         "ec2:CreateTags",
         "ec2:AuthorizeSecurityGroupIngress",
     )
+    applied: ClassVar[Outcome] = Outcome.CREATED
+    audit_state: ClassVar[str] = "would create"
+    on_security_group: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,9 @@ class AuthorizeHttps(Action):
     cidrs: tuple[str, ...]
     kind: ClassVar[str] = "authorize_https"
     permissions: ClassVar[tuple[str, ...]] = ("ec2:AuthorizeSecurityGroupIngress",)
+    applied: ClassVar[Outcome] = Outcome.AUTHORIZED
+    audit_state: ClassVar[str] = "would authorize"
+    on_security_group: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
@@ -87,6 +106,10 @@ class CreateGatewayEndpoint(_EndpointCreate, Action):
     generation: tuple[str, ...] = ()  # deleted endpoints for the service: a restore is a new create
     kind: ClassVar[str] = "create_gateway_endpoint"
     permissions: ClassVar[tuple[str, ...]] = ("ec2:CreateVpcEndpoint", "ec2:CreateTags")
+    applied: ClassVar[Outcome] = Outcome.CREATED
+    audit_state: ClassVar[str] = "would create"
+    on_endpoint: ClassVar[bool] = True
+    creates_endpoint: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
@@ -96,6 +119,9 @@ class AttachRouteTables(Action):
     route_table_ids: tuple[str, ...]
     kind: ClassVar[str] = "attach_route_tables"
     permissions: ClassVar[tuple[str, ...]] = ("ec2:ModifyVpcEndpoint",)
+    applied: ClassVar[Outcome] = Outcome.ATTACHED
+    audit_state: ClassVar[str] = "would attach"
+    on_endpoint: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
@@ -110,6 +136,11 @@ class CreateInterfaceEndpoint(_EndpointCreate, Action):
     generation: tuple[str, ...] = ()
     kind: ClassVar[str] = "create_interface_endpoint"
     permissions: ClassVar[tuple[str, ...]] = ("ec2:CreateVpcEndpoint", "ec2:CreateTags")
+    applied: ClassVar[Outcome] = Outcome.CREATED
+    audit_state: ClassVar[str] = "would create"
+    billed_per_az: ClassVar[bool] = True
+    on_endpoint: ClassVar[bool] = True
+    creates_endpoint: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
@@ -119,7 +150,13 @@ class AddSubnets(Action):
     subnet_ids: tuple[str, ...]
     kind: ClassVar[str] = "add_subnets"
     permissions: ClassVar[tuple[str, ...]] = ("ec2:ModifyVpcEndpoint",)
+    applied: ClassVar[Outcome] = Outcome.ATTACHED
+    audit_state: ClassVar[str] = "would attach"
+    billed_per_az: ClassVar[bool] = True
+    on_endpoint: ClassVar[bool] = True
 
+
+BY_KIND: dict[str, type[Action]] = {}
 
 ALL_ACTIONS: tuple[type[Action], ...] = (
     CreateSecurityGroup,
@@ -129,3 +166,5 @@ ALL_ACTIONS: tuple[type[Action], ...] = (
     CreateInterfaceEndpoint,
     AddSubnets,
 )
+
+BY_KIND.update({action.kind: action for action in ALL_ACTIONS})

@@ -23,15 +23,9 @@ from vpce_remediator.actions import (
     CreateInterfaceEndpoint,
     CreateSecurityGroup,
 )
-from vpce_remediator.models import GATEWAY, INTERFACE
+from vpce_remediator.vocabulary import EndpointState, EndpointType, Outcome
 
-CREATED = "created"
-ATTACHED = "attached"
-AUTHORIZED = "authorized"
-WOULD_CHANGE = "would_change"
-FAILED = "failed"
-# Another writer got there first: the caller re-reads the VPC and plans again.
-CONFLICT = "conflict"
+# Another writer got there first (Outcome.CONFLICT): the caller re-reads the VPC and plans again.
 _CONFLICT_CODES = frozenset(
     {
         "DuplicateSubnetsInSameZone",
@@ -41,15 +35,15 @@ _CONFLICT_CODES = frozenset(
         "InvalidPermission.Duplicate",
     }
 )
-# An endpoint a ClientToken can hand back that no longer serves anything.
-_GONE = frozenset({"deleting", "deleted", "failed", "rejected", "expired"})
 _MAX_RESTORES = 10
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Change:
+    """What became of one action."""
+
     action: Action
-    result: str
+    result: Outcome
     resource_id: str | None = None
     error_code: str | None = None
     error: str | None = None
@@ -63,7 +57,7 @@ def is_conflict(code: str, message: str) -> bool:
 
 def apply_actions(
     ec2: Any, actions: tuple[Action, ...], dry_run: bool, stale_tokens: frozenset[str] = frozenset()
-) -> list[Outcome]:
+) -> list[Change]:
     """Runs each action in order. A failure does not stop the others (unless they depend on it); a
     conflict does, because the rest of the plan was made on state another writer has changed.
 
@@ -71,23 +65,24 @@ def apply_actions(
     endpoint is live; those creates use a token of their full inputs instead.
     """
     if dry_run:
-        return [Outcome(a, WOULD_CHANGE) for a in actions]
-    outcomes: list[Outcome] = []
+        return [Change(a, Outcome.WOULD_CHANGE) for a in actions]
+    outcomes: list[Change] = []
     group_id: str | None = None  # the group a CreateSecurityGroup in this run made
     for action in actions:
         try:
             if isinstance(action, CreateInterfaceEndpoint) and action.security_group_id is None and group_id is None:
-                outcomes.append(Outcome(action, FAILED, error_code="DependencyFailed", error="security group was not created"))
+                outcomes.append(Change(action, Outcome.FAILED, error_code="DependencyFailed", error="security group was not created"))
                 continue
             outcome = _apply(ec2, action, group_id, stale_tokens)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code, message = error.get("Code", "Unknown"), error.get("Message", str(exc))
-            outcome = Outcome(action, CONFLICT if is_conflict(code, message) else FAILED, error_code=code, error=message)
-        if isinstance(action, CreateSecurityGroup) and outcome.result == CREATED:
+            result = Outcome.CONFLICT if is_conflict(code, message) else Outcome.FAILED
+            outcome = Change(action, result, error_code=code, error=message)
+        if isinstance(action, CreateSecurityGroup) and outcome.result == Outcome.CREATED:
             group_id = outcome.resource_id
         outcomes.append(outcome)
-        if outcome.result == CONFLICT:
+        if outcome.result == Outcome.CONFLICT:
             break
     return outcomes
 
@@ -96,20 +91,21 @@ def _token(action: CreateGatewayEndpoint | CreateInterfaceEndpoint, stale: froze
     return action.inputs_token(**extra) if action.client_token in stale else action.client_token
 
 
-def _apply(ec2: Any, action: Action, group_id: str | None, stale: frozenset[str]) -> Outcome:
+def _apply(ec2: Any, action: Action, group_id: str | None, stale: frozenset[str]) -> Change:
     if isinstance(action, CreateSecurityGroup):
-        return Outcome(action, CREATED, _create_security_group(ec2, action))
+        return Change(action, action.applied, _create_security_group(ec2, action))
     if isinstance(action, AuthorizeHttps):
         _authorize_https(ec2, action.group_id, action.cidrs)
-        return Outcome(action, AUTHORIZED, action.group_id)
+        return Change(action, action.applied, action.group_id)
     if isinstance(action, CreateGatewayEndpoint):
-        params = {"VpcEndpointType": GATEWAY, "RouteTableIds": list(action.route_table_ids), **_policy(action.policy_document)}
-        return Outcome(action, CREATED, _create_endpoint(ec2, action, params, _token(action, stale)))
+        gateway: dict[str, Any] = {"VpcEndpointType": EndpointType.GATEWAY.value, "RouteTableIds": list(action.route_table_ids)}
+        params = {**gateway, **_policy(action.policy_document)}
+        return Change(action, action.applied, _create_endpoint(ec2, action, params, _token(action, stale)))
     if isinstance(action, CreateInterfaceEndpoint):
         sg = action.security_group_id or group_id
         assert sg is not None
         params = {
-            "VpcEndpointType": INTERFACE,
+            "VpcEndpointType": EndpointType.INTERFACE.value,
             "SubnetIds": list(action.subnet_ids),
             "SecurityGroupIds": [sg],
             # Always explicit: EC2 turns private DNS on when it is omitted.
@@ -117,13 +113,13 @@ def _apply(ec2: Any, action: Action, group_id: str | None, stale: frozenset[str]
             **_policy(action.policy_document),
         }
         endpoint_id = _create_endpoint(ec2, action, params, _token(action, stale, security_group_id=sg))
-        return Outcome(action, CREATED, endpoint_id, security_group_id=sg)
+        return Change(action, action.applied, endpoint_id, security_group_id=sg)
     if isinstance(action, AttachRouteTables):
         ec2.modify_vpc_endpoint(VpcEndpointId=action.endpoint_id, AddRouteTableIds=list(action.route_table_ids))
-        return Outcome(action, ATTACHED, action.endpoint_id)
+        return Change(action, action.applied, action.endpoint_id)
     if isinstance(action, AddSubnets):
         ec2.modify_vpc_endpoint(VpcEndpointId=action.endpoint_id, AddSubnetIds=list(action.subnet_ids))
-        return Outcome(action, ATTACHED, action.endpoint_id)
+        return Change(action, action.applied, action.endpoint_id)
     raise TypeError(f"unknown action {type(action).__name__}")
 
 
@@ -136,7 +132,7 @@ def _tags(name: str) -> list[dict[str, str]]:
     return [{"Key": MANAGED_BY_KEY, "Value": MANAGED_BY_VALUE}, {"Key": "Name", "Value": name}]
 
 
-def _create_endpoint(ec2: Any, action: CreateGatewayEndpoint | CreateInterfaceEndpoint, params: dict, token: str) -> str:
+def _create_endpoint(ec2: Any, action: CreateGatewayEndpoint | CreateInterfaceEndpoint, params: dict[str, Any], token: str) -> str:
     name = f"vpce-remediator/{action.service}"
     request = {
         "VpcId": action.vpc_id,
@@ -146,8 +142,8 @@ def _create_endpoint(ec2: Any, action: CreateGatewayEndpoint | CreateInterfaceEn
     }
     for _ in range(_MAX_RESTORES):
         endpoint = ec2.create_vpc_endpoint(ClientToken=token, **request)["VpcEndpoint"]
-        if endpoint.get("State", "").lower() not in _GONE:
-            return endpoint["VpcEndpointId"]
+        if EndpointState.is_live(endpoint.get("State", "")):
+            return str(endpoint["VpcEndpointId"])
         # The token remembered an endpoint someone has since deleted; salting it with that id is a
         # new create that is still idempotent, and stays so after each later deletion.
         token = f"{token[:40]}-{endpoint['VpcEndpointId'][-16:]}"
@@ -158,7 +154,7 @@ def _create_endpoint(ec2: Any, action: CreateGatewayEndpoint | CreateInterfaceEn
 
 
 def _create_security_group(ec2: Any, action: CreateSecurityGroup) -> str:
-    group_id = ec2.create_security_group(
+    group_id: str = ec2.create_security_group(
         GroupName=SECURITY_GROUP_NAME,
         Description="HTTPS from the VPC to interface endpoints (vpce-remediator)",
         VpcId=action.vpc_id,

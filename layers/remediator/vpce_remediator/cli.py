@@ -15,15 +15,17 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
+from vpce_remediator.actions import BY_KIND
 from vpce_remediator.config import Mode, Settings
-from vpce_remediator.plan import COMPLIANT, NONCOMPLIANT, NOT_OPTED_IN, UNKNOWN_POLICY, Plan
+from vpce_remediator.plan import Plan
+from vpce_remediator.vocabulary import Reason, Status
 
 COMPLIANT_EXIT, NONCOMPLIANT_EXIT, ERROR_EXIT = 0, 1, 2
-_STATE = {
-    "create_gateway_endpoint": "would create",
-    "create_interface_endpoint": "would create",
-    "attach_route_tables": "would attach",
-    "add_subnets": "would attach",
+# The defaults are the template's parameter defaults (a test holds them equal).
+DEFAULTS = {
+    "opt_in_tag_key": "vpce-remediator/policy",
+    "gateway_services": "s3,dynamodb",
+    "interface_services": "ssm,ssmmessages,ec2messages",
 }
 
 
@@ -44,14 +46,12 @@ def audit_rows(plans: Sequence[Plan]) -> list[Row]:
     rows = []
     for plan in plans:
         for f in plan.findings:
-            if f.reason == NOT_OPTED_IN:
+            if f.reason == Reason.NOT_OPTED_IN:
                 continue
-            if f.status == COMPLIANT:
-                state = "compliant"
-            elif f.status == NONCOMPLIANT:
-                state = _STATE.get(f.action or "", "noncompliant")
+            if f.status == Status.NONCOMPLIANT:
+                state = BY_KIND[f.action].audit_state if f.action in BY_KIND else str(f.status)
             else:
-                state = "skipped"
+                state = str(f.status)
             service = f"{f.service} ({f.endpoint_type.lower()})" if f.service and f.endpoint_type else "-"
             detail = ", ".join(x for x in (f.reason, f.note, f"replaces {f.replaces}" if f.replaces else None) if x)
             rows.append(Row(f.vpc_id, f.subnet_id, f.az or "-", f.policy or "-", service, state, f.endpoint_id or "-", detail))
@@ -60,7 +60,7 @@ def audit_rows(plans: Sequence[Plan]) -> list[Row]:
 
 def exit_code(plans: Sequence[Plan]) -> int:
     # A subnet naming a policy nobody defined is not compliant either (a typo, or --policy-parameter missing).
-    failing = any(p.noncompliant or any(f.reason == UNKNOWN_POLICY for f in p.findings) for p in plans)
+    failing = any(p.noncompliant or any(f.reason == Reason.UNKNOWN_POLICY for f in p.findings) for p in plans)
     return NONCOMPLIANT_EXIT if failing else COMPLIANT_EXIT
 
 
@@ -81,9 +81,9 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--region", help="AWS Region (default: the profile's or AWS_REGION)")
     common.add_argument("--profile", help="named AWS profile to use")
     common.add_argument("--vpc-id", action="append", dest="vpc_ids", help="limit to this VPC (repeatable)")
-    common.add_argument("--opt-in-tag-key", default="vpce-remediator/policy")
-    common.add_argument("--gateway-services", default="s3,dynamodb")
-    common.add_argument("--interface-services", default="ssm,ssmmessages,ec2messages")
+    common.add_argument("--opt-in-tag-key", default=DEFAULTS["opt_in_tag_key"])
+    common.add_argument("--gateway-services", default=DEFAULTS["gateway_services"])
+    common.add_argument("--interface-services", default=DEFAULTS["interface_services"])
     common.add_argument("--policy-parameter", default="", help="SSM parameter with named policies (as deployed)")
     common.add_argument("--endpoint-url", help=argparse.SUPPRESS)  # an emulator (moto server) instead of AWS
     common.add_argument("--format", choices=("table", "json"), default="table")
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
 
     from vpce_remediator.errors import RemediatorError
     from vpce_remediator.reconcile import plan_vpcs, reconcile
-    from vpce_remediator.runtime import build_dependencies
+    from vpce_remediator.runtime import cli_dependencies
 
     apply = args.command == "reconcile" and args.apply
     try:
@@ -117,7 +117,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
             }
         )
         session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
-        deps = build_dependencies(settings, _stderr_logger(err, "INFO" if apply else "WARNING"), session, args.endpoint_url)
+        deps = cli_dependencies(settings, _stderr_logger(err, "INFO" if apply else "WARNING"), session, args.endpoint_url)
         if apply:
             reconcile(args.vpc_ids, deps)
         plans = plan_vpcs(args.vpc_ids, deps, deps.policies())
@@ -140,26 +140,30 @@ class JsonLines:
     """The records the functions log, as JSON lines on a stream: the CLI has no Lambda context to add."""
 
     def __init__(self, stream: TextIO, level: int):
-        self.stream, self.level, self.keys = stream, level, {}
+        self.stream, self.level = stream, level
+        self.keys: dict[str, Any] = {}
 
-    def _log(self, level: int, message: str, extra: dict | None = None) -> None:
+    def _log(self, level: int, message: str, extra: dict[str, Any] | None = None) -> None:
         if level >= self.level:
             record = {"level": logging.getLevelName(level), "message": message, **self.keys, **(extra or {})}
             self.stream.write(json.dumps({k: v for k, v in record.items() if v is not None}, default=str) + "\n")
 
-    def debug(self, message: str, extra: dict | None = None) -> None:
+    def debug(self, message: str, extra: dict[str, Any] | None = None) -> None:
         self._log(logging.DEBUG, message, extra)
 
-    def info(self, message: str, extra: dict | None = None) -> None:
+    def info(self, message: str, extra: dict[str, Any] | None = None) -> None:
         self._log(logging.INFO, message, extra)
 
-    def warning(self, message: str, extra: dict | None = None) -> None:
+    def warning(self, message: str, extra: dict[str, Any] | None = None) -> None:
         self._log(logging.WARNING, message, extra)
 
-    def error(self, message: str, extra: dict | None = None) -> None:
+    def error(self, message: str, extra: dict[str, Any] | None = None) -> None:
         self._log(logging.ERROR, message, extra)
 
     exception = error
 
     def append_keys(self, **keys: Any) -> None:
         self.keys.update(keys)
+
+    def set_correlation_id(self, value: str | None) -> None:
+        self.keys["correlation_id"] = value

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 from vpce_remediator.errors import ConfigError
-
-_SERVICE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+from vpce_remediator.policy import SERVICE_NAME
 # The template's MaxValue of SettleSeconds: SQS holds a message's visibility for at most 12 hours,
 # and a window longer than 15 minutes would outlast Terraform's default DeleteSubnet retries.
 MAX_SETTLE_SECONDS = 900
@@ -63,7 +61,7 @@ class Settings:
 
 def _services(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     names = [part.strip().lower() for part in env.get(name, "").split(",") if part.strip()]
-    bad = [n for n in names if not _SERVICE.match(n)]
+    bad = [n for n in names if not SERVICE_NAME.fullmatch(n)]
     if bad:
         raise ConfigError(f"{name} holds invalid service names: {', '.join(bad)}")
     # Order is kept for readable logs; duplicates are dropped.

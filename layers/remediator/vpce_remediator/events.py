@@ -99,3 +99,38 @@ def _section(detail: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise InvalidEvent(f"detail.{key} is not an object")
     return value
+
+
+@dataclass(frozen=True)
+class QueueMessage:
+    """One record of an SQS batch event, with what a partial batch response and the settle window need."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    group: str  # MessageGroupId: the VPC, on the settle queue
+    receive_count: int  # ApproximateReceiveCount
+
+
+def parse_queue_batch(event: Any) -> list[QueueMessage]:
+    """The records of an SQS batch event from a FIFO queue, or InvalidEvent (a direct invoke, not the mapping)."""
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if not isinstance(records, list) or not records:
+        raise InvalidEvent("not an SQS batch: no list of Records")
+    return [_queue_message(record) for record in records]
+
+
+def _queue_message(record: Any) -> QueueMessage:
+    if not isinstance(record, Mapping) or record.get("eventSource") != "aws:sqs":
+        raise InvalidEvent("a record is not an SQS message")
+    message_id, receipt_handle, body = record.get("messageId"), record.get("receiptHandle"), record.get("body")
+    if not (isinstance(message_id, str) and message_id and isinstance(receipt_handle, str) and receipt_handle):
+        raise InvalidEvent("an SQS record lacks its messageId or receiptHandle")
+    if not isinstance(body, str):
+        raise InvalidEvent("an SQS record's body is not text")
+    attributes = record.get("attributes")
+    group = attributes.get("MessageGroupId") if isinstance(attributes, Mapping) else None
+    if not isinstance(group, str):
+        raise InvalidEvent("an SQS record has no MessageGroupId: not from the settle queue")
+    count = str(attributes.get("ApproximateReceiveCount", "1")) if isinstance(attributes, Mapping) else "1"
+    return QueueMessage(message_id, receipt_handle, body, group, int(count) if count.isdigit() else 1)

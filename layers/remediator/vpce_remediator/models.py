@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-GATEWAY = "Gateway"
-INTERFACE = "Interface"
-# Endpoints in these states serve (or are about to serve) traffic; deleted/failed ones do not.
-LIVE_ENDPOINT_STATES = frozenset({"pendingacceptance", "pending", "available", "modifying"})
+from vpce_remediator.vocabulary import EndpointState
 
 
 @dataclass(frozen=True)
@@ -48,15 +45,15 @@ class Endpoint:
     id: str
     vpc_id: str
     service_name: str
-    type: str  # GATEWAY | INTERFACE
-    state: str = "available"
+    type: str  # an EndpointType, or another type EC2 has (GatewayLoadBalancer, ...) that plans ignore
+    state: str = EndpointState.AVAILABLE
     route_table_ids: frozenset[str] = frozenset()
     subnet_ids: frozenset[str] = frozenset()
     private_dns: bool = False
 
     @property
     def live(self) -> bool:
-        return self.state.lower() in LIVE_ENDPOINT_STATES
+        return EndpointState.is_live(self.state)
 
 
 @dataclass(frozen=True)
@@ -115,31 +112,9 @@ class ServiceInfo:
 
 @dataclass(frozen=True)
 class ServiceCatalog:
-    """Endpoint services keyed by (short name, type); built once per container."""
+    """Endpoint services keyed by (short name, type); built once per container (snapshot.read_catalog)."""
 
     services: Mapping[tuple[str, str], ServiceInfo]
-
-    @classmethod
-    def from_service_details(cls, details: list[dict], region: str) -> ServiceCatalog:
-        services: dict[tuple[str, str], ServiceInfo] = {}
-        marker = f".{region}."
-        for detail in details:
-            name = detail.get("ServiceName", "")
-            # Only AWS's own services: partner and private services can reuse the naming scheme.
-            if detail.get("Owner") != "amazon" or marker not in name:
-                continue
-            short = name.split(marker, 1)[1]
-            for kind in detail.get("ServiceType", []):
-                info = ServiceInfo(
-                    short_name=short,
-                    service_name=name,
-                    type=kind.get("ServiceType", ""),
-                    azs=frozenset(detail.get("AvailabilityZones", [])),
-                    private_dns_name=detail.get("PrivateDnsName"),
-                    policy_supported=bool(detail.get("VpcEndpointPolicySupported")),
-                )
-                services[(short, info.type)] = info
-        return cls(services)
 
     def get(self, short_name: str, endpoint_type: str) -> ServiceInfo | None:
         return self.services.get((short_name, endpoint_type))

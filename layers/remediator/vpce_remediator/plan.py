@@ -8,8 +8,9 @@ endpoint carrying all its route tables or subnets, and one modify per endpoint t
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from vpce_remediator.actions import (
     Action,
@@ -20,39 +21,16 @@ from vpce_remediator.actions import (
     CreateInterfaceEndpoint,
     CreateSecurityGroup,
 )
-from vpce_remediator.models import GATEWAY, INTERFACE, Endpoint, RouteTable, ServiceCatalog, Subnet, VpcSnapshot
+from vpce_remediator.models import Endpoint, RouteTable, ServiceCatalog, Subnet, VpcSnapshot
 from vpce_remediator.policy import Policy, PolicySet, ServiceOptions
-
-COMPLIANT = "compliant"
-NONCOMPLIANT = "noncompliant"
-SKIPPED = "skipped"
-
-# Reasons, stable strings: operators filter logs on them.
-NOT_OPTED_IN = "not_opted_in"
-UNKNOWN_POLICY = "unknown_policy"
-PUBLIC_SUBNET = "public_subnet"
-NO_ROUTE_TABLE = "no_route_table"
-SERVICE_UNAVAILABLE = "service_not_in_region"
-SERVICE_NOT_IN_AZ = "service_not_offered_in_az"
-ROUTE_TABLE_ASSOCIATED = "route_table_associated"
-AZ_SERVED = "az_served"
-NO_ENDPOINT = "no_endpoint"
-ROUTE_TABLE_MISSING = "route_table_not_associated"
-AZ_MISSING = "az_not_served"
-ENDPOINT_DELETED = "endpoint_deleted"
-GROUP_NAME_TAKEN = "security_group_name_taken_by_another_owner"
-# Notes: warnings about how a fix is made, next to the reason it is needed.
-PRIVATE_DNS_OFF = "private_dns_off_vpc_dns_attributes_off"
-POLICY_NOT_SUPPORTED = "endpoint_policy_not_supported_by_service"
-OPTIONS_CONFLICT = "policies_disagree_on_service_options_first_policy_wins"
-
+from vpce_remediator.vocabulary import EndpointType, Note, Reason, Status
 
 @dataclass(frozen=True)
 class Finding:
     vpc_id: str
     subnet_id: str
-    status: str
-    reason: str
+    status: Status
+    reason: Reason
     az: str | None = None
     route_table_id: str | None = None
     policy: str | None = None
@@ -61,7 +39,7 @@ class Finding:
     endpoint_id: str | None = None
     action: str | None = None  # kind of the action that fixes it
     replaces: str | None = None  # a deleted endpoint the fix restores
-    note: str | None = None
+    note: Note | None = None
     warning: bool = False
 
 
@@ -76,7 +54,7 @@ class Plan:
 
     @property
     def noncompliant(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.status == NONCOMPLIANT)
+        return tuple(f for f in self.findings if f.status == Status.NONCOMPLIANT)
 
 
 @dataclass(frozen=True)
@@ -107,32 +85,33 @@ def plan_vpc(snapshot: VpcSnapshot, policies: PolicySet, catalog: ServiceCatalog
 def _eligible_subnets(snapshot: VpcSnapshot, policies: PolicySet, key: str, findings: list[Finding]) -> list[_Eligible]:
     eligible = []
     for subnet in sorted(snapshot.subnets, key=lambda s: s.id):
-        base = {"vpc_id": snapshot.vpc_id, "subnet_id": subnet.id, "az": subnet.az}
+
+        def skipped(reason: Reason, subnet: Subnet = subnet, **extra: Any) -> Finding:
+            return Finding(snapshot.vpc_id, subnet.id, Status.SKIPPED, reason, az=subnet.az, **extra)
+
         if key not in subnet.tags:
-            findings.append(Finding(**base, status=SKIPPED, reason=NOT_OPTED_IN))
+            findings.append(skipped(Reason.NOT_OPTED_IN))
             continue
         policy = policies.resolve(subnet.tags[key])
         if policy is None:
-            findings.append(Finding(**base, status=SKIPPED, reason=UNKNOWN_POLICY, policy=subnet.tags[key], warning=True))
+            findings.append(skipped(Reason.UNKNOWN_POLICY, policy=subnet.tags[key], warning=True))
             continue
         table = snapshot.effective_route_table(subnet.id)
         if table is None:
-            findings.append(Finding(**base, status=SKIPPED, reason=NO_ROUTE_TABLE, policy=policy.name, warning=True))
+            findings.append(skipped(Reason.NO_ROUTE_TABLE, policy=policy.name, warning=True))
             continue
         if table.routes_to_internet_gateway:
-            findings.append(
-                Finding(**base, status=SKIPPED, reason=PUBLIC_SUBNET, route_table_id=table.id, policy=policy.name, warning=True)
-            )
+            findings.append(skipped(Reason.PUBLIC_SUBNET, route_table_id=table.id, policy=policy.name, warning=True))
             continue
         eligible.append(_Eligible(subnet, table, policy))
     return eligible
 
 
-def _required(eligible: Iterable[_Eligible], services_of) -> list[str]:
+def _required(eligible: Iterable[_Eligible], services_of: Callable[[Policy], tuple[str, ...]]) -> list[str]:
     return sorted({service for e in eligible for service in services_of(e.policy)})
 
 
-def _finding(e: _Eligible, service: str, endpoint_type: str, status: str, reason: str, **extra) -> Finding:
+def _finding(e: _Eligible, service: str, endpoint_type: str, status: Status, reason: Reason, **extra: Any) -> Finding:
     return Finding(
         vpc_id=e.subnet.vpc_id,
         subnet_id=e.subnet.id,
@@ -165,21 +144,21 @@ def _options(users: list[_Eligible], service: str, endpoint_type: str) -> tuple[
 def _plan_gateway(
     snapshot: VpcSnapshot, catalog: ServiceCatalog, service: str, users: list[_Eligible], findings: list[Finding]
 ) -> list[Action]:
-    info = catalog.get(service, GATEWAY)
+    info = catalog.get(service, EndpointType.GATEWAY)
     if info is None:
-        findings += [_finding(e, service, GATEWAY, SKIPPED, SERVICE_UNAVAILABLE, warning=True) for e in users]
+        findings += [_finding(e, service, EndpointType.GATEWAY, Status.SKIPPED, Reason.SERVICE_UNAVAILABLE, warning=True) for e in users]
         return []
-    endpoints, gone = _endpoints(snapshot, info.service_name, GATEWAY)
+    endpoints, gone = _endpoints(snapshot, info.service_name, EndpointType.GATEWAY)
     deleted = gone[-1] if gone and not endpoints else None
     serving = {table: e.id for e in reversed(endpoints) for table in e.route_table_ids}
     missing = sorted({e.route_table.id for e in users if e.route_table.id not in serving})
     if not missing:
         findings += [
-            _finding(e, service, GATEWAY, COMPLIANT, ROUTE_TABLE_ASSOCIATED, endpoint_id=serving[e.route_table.id]) for e in users
+            _finding(e, service, EndpointType.GATEWAY, Status.COMPLIANT, Reason.ROUTE_TABLE_ASSOCIATED, endpoint_id=serving[e.route_table.id]) for e in users
         ]
         return []
-    options, conflict = _options(users, service, GATEWAY)
-    note = OPTIONS_CONFLICT if conflict else None
+    options, conflict = _options(users, service, EndpointType.GATEWAY)
+    note = Note.OPTIONS_CONFLICT if conflict else None
     action: Action
     if endpoints:
         # Reuse the VPC's endpoint whoever made it: a route table can sit on only one per service.
@@ -187,21 +166,21 @@ def _plan_gateway(
     else:
         document = options.policy_document if info.policy_supported else None
         if options.policy_document and not info.policy_supported:
-            note = POLICY_NOT_SUPPORTED
+            note = Note.POLICY_NOT_SUPPORTED
         action = CreateGatewayEndpoint(snapshot.vpc_id, service, info.service_name, tuple(missing), document, gone)
     for e in users:
         endpoint_id = serving.get(e.route_table.id)
         if endpoint_id:
-            findings.append(_finding(e, service, GATEWAY, COMPLIANT, ROUTE_TABLE_ASSOCIATED, endpoint_id=endpoint_id))
+            findings.append(_finding(e, service, EndpointType.GATEWAY, Status.COMPLIANT, Reason.ROUTE_TABLE_ASSOCIATED, endpoint_id=endpoint_id))
         else:
-            reason = ROUTE_TABLE_MISSING if endpoints else (ENDPOINT_DELETED if deleted else NO_ENDPOINT)
+            reason = Reason.ROUTE_TABLE_MISSING if endpoints else (Reason.ENDPOINT_DELETED if deleted else Reason.NO_ENDPOINT)
             target = endpoints[0].id if endpoints else None
             findings.append(
                 _finding(
                     e,
                     service,
-                    GATEWAY,
-                    NONCOMPLIANT,
+                    EndpointType.GATEWAY,
+                    Status.NONCOMPLIANT,
                     reason,
                     endpoint_id=target,
                     action=action.kind,
@@ -216,12 +195,12 @@ def _plan_gateway(
 def _plan_interface(
     snapshot: VpcSnapshot, catalog: ServiceCatalog, service: str, users: list[_Eligible], findings: list[Finding]
 ) -> list[Action]:
-    info = catalog.get(service, INTERFACE)
+    info = catalog.get(service, EndpointType.INTERFACE)
     if info is None:
-        findings += [_finding(e, service, INTERFACE, SKIPPED, SERVICE_UNAVAILABLE, warning=True) for e in users]
+        findings += [_finding(e, service, EndpointType.INTERFACE, Status.SKIPPED, Reason.SERVICE_UNAVAILABLE, warning=True) for e in users]
         return []
     az_of = {s.id: s.az for s in snapshot.subnets}
-    endpoints, gone = _endpoints(snapshot, info.service_name, INTERFACE)
+    endpoints, gone = _endpoints(snapshot, info.service_name, EndpointType.INTERFACE)
     deleted = gone[-1] if gone and not endpoints else None
     serving = {az_of[s]: e.id for e in reversed(endpoints) for s in e.subnet_ids if s in az_of}
     by_az: dict[str, list[_Eligible]] = defaultdict(list)
@@ -244,18 +223,18 @@ def _plan_interface(
     for e in users:
         az = e.subnet.az
         if az in serving:
-            findings.append(_finding(e, service, INTERFACE, COMPLIANT, AZ_SERVED, endpoint_id=serving[az]))
+            findings.append(_finding(e, service, EndpointType.INTERFACE, Status.COMPLIANT, Reason.AZ_SERVED, endpoint_id=serving[az]))
         elif az not in info.azs:
-            findings.append(_finding(e, service, INTERFACE, SKIPPED, SERVICE_NOT_IN_AZ, warning=True))
+            findings.append(_finding(e, service, EndpointType.INTERFACE, Status.SKIPPED, Reason.SERVICE_NOT_IN_AZ, warning=True))
         else:
             assert action is not None
-            reason = AZ_MISSING if target else (ENDPOINT_DELETED if deleted else NO_ENDPOINT)
+            reason = Reason.AZ_MISSING if target else (Reason.ENDPOINT_DELETED if deleted else Reason.NO_ENDPOINT)
             findings.append(
                 _finding(
                     e,
                     service,
-                    INTERFACE,
-                    NONCOMPLIANT,
+                    EndpointType.INTERFACE,
+                    Status.NONCOMPLIANT,
                     reason,
                     endpoint_id=target.id if target else None,
                     action=action.kind,
@@ -281,7 +260,7 @@ def _settle_interface_creates(
     if group is not None and not group.owned:
         # Someone else's group carries our name: we may not write to it and cannot create ours.
         for create in creates:
-            _rewrite(findings, create, status=SKIPPED, reason=GROUP_NAME_TAKEN, action=None, warning=True)
+            _rewrite(findings, create, status=Status.SKIPPED, reason=Reason.GROUP_NAME_TAKEN, action=None, warning=True)
         return [a for a in actions if not isinstance(a, CreateInterfaceEndpoint)]
     dns_ok = details.dns_support and details.dns_hostnames
     allowed: list[str] = list(details.cidrs)
@@ -289,23 +268,23 @@ def _settle_interface_creates(
     for action in actions:
         if isinstance(action, CreateInterfaceEndpoint):
             users = [e for e in eligible if action.service in e.policy.interface_services]
-            options, conflict = _options(users, action.service, INTERFACE)
-            info = catalog.get(action.service, INTERFACE)
+            options, conflict = _options(users, action.service, EndpointType.INTERFACE)
+            info = catalog.get(action.service, EndpointType.INTERFACE)
             assert info is not None
             wants_dns = options.private_dns if options.private_dns is not None else info.private_dns_name is not None
             supported = info.policy_supported or not options.policy_document
             note = (
-                PRIVATE_DNS_OFF
+                Note.PRIVATE_DNS_OFF
                 if wants_dns and not dns_ok
-                else POLICY_NOT_SUPPORTED
+                else Note.POLICY_NOT_SUPPORTED
                 if not supported
-                else OPTIONS_CONFLICT
+                else Note.OPTIONS_CONFLICT
                 if conflict
                 else None
             )
             if note:
                 _rewrite(findings, action, note=note, warning=True)
-            allowed += [c for e in users for c in e.policy.options_for(action.service, INTERFACE).allowed_cidrs]
+            allowed += [c for e in users for c in e.policy.options_for(action.service, EndpointType.INTERFACE).allowed_cidrs]
             action = replace(
                 action,
                 private_dns=wants_dns and dns_ok,
@@ -321,8 +300,8 @@ def _settle_interface_creates(
     return settled
 
 
-def _rewrite(findings: list[Finding], create: CreateInterfaceEndpoint, **changes) -> None:
+def _rewrite(findings: list[Finding], create: CreateInterfaceEndpoint, **changes: Any) -> None:
     """Amends the findings that a late decision about this create (made once VpcDetails are known) changes."""
     for i, f in enumerate(findings):
-        if f.service == create.service and f.endpoint_type == INTERFACE and f.action == create.kind:
+        if f.service == create.service and f.endpoint_type == EndpointType.INTERFACE and f.action == create.kind:
             findings[i] = replace(f, **changes)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from vpce_remediator.config import Settings
-
 DEFAULT_POLICY = "default"
-# Tag values that mean "the default policy": people write all of these.
-_DEFAULT_ALIASES = frozenset({"", "default", "true"})
+# Tag values that mean "the default policy": people write all of these. None may name another policy.
+DEFAULT_ALIASES = frozenset({"", DEFAULT_POLICY, "true"})
+# A short service name, as the template's parameters and the policy document write it: "s3", "ecr.dkr".
+SERVICE_NAME = re.compile(r"[a-z0-9][a-z0-9.-]*")
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,13 @@ class PolicySet:
     policies: Mapping[str, Policy]
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> PolicySet:
-        default = Policy(DEFAULT_POLICY, settings.gateway_services, settings.interface_services)
-        return cls({DEFAULT_POLICY: default})
+    def with_default(cls, gateway_services: tuple[str, ...], interface_services: tuple[str, ...]) -> PolicySet:
+        """The default policy alone: the services of the template's two parameters."""
+        return cls({DEFAULT_POLICY: Policy(DEFAULT_POLICY, gateway_services, interface_services)})
 
     def resolve(self, tag_value: str) -> Policy | None:
         """The policy a tag value selects, or None when it names no known policy."""
         name = tag_value.strip().lower()
-        if name in _DEFAULT_ALIASES:
+        if name in DEFAULT_ALIASES:
             name = DEFAULT_POLICY
         return self.policies.get(name)

@@ -14,7 +14,7 @@ from vpce_remediator.policy import DEFAULT_POLICY, PolicySet
 
 def policy_loader(settings: Settings, ssm: Callable[[], Any]) -> Callable[[], PolicySet]:
     """A function returning the current policies; it raises PolicyError rather than return half of them."""
-    defaults = PolicySet.from_settings(settings)
+    defaults = PolicySet.with_default(settings.gateway_services, settings.interface_services)
     if not settings.policy_parameter:
         return lambda: defaults
     provider: Any = None
@@ -25,7 +25,7 @@ def policy_loader(settings: Settings, ssm: Callable[[], Any]) -> Callable[[], Po
         # Imported here: the default policy needs neither Parameters nor a YAML parser.
         from aws_lambda_powertools.utilities.parameters import GetParameterError, SSMProvider
 
-        from vpce_remediator.policy_document import parse_policy_document
+        from vpce_remediator.named_policies import parse_named_policies
 
         if provider is None:
             provider = SSMProvider(boto3_client=ssm())
@@ -35,7 +35,7 @@ def policy_loader(settings: Settings, ssm: Callable[[], Any]) -> Callable[[], Po
             raise PolicyError("parameter", f"cannot read {settings.policy_parameter}: {exc}") from exc
         if text not in parsed:
             parsed.clear()
-            parsed[text] = parse_policy_document(text, defaults.policies[DEFAULT_POLICY])
+            parsed[text] = parse_named_policies(text, defaults.policies[DEFAULT_POLICY])
         return parsed[text]
 
     return load

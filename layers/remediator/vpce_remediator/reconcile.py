@@ -1,88 +1,53 @@
-"""The use cases: a CloudTrail event, or a sweep of the region, in; every target VPC reconciled; a summary out.
-
-Every run reads current state, so duplicate, late and out-of-order events are harmless.
+"""The use cases: a CloudTrail call is queued in its VPCs' settle windows (intake); a VPC whose window
+closed is reconciled once for every call it holds (settled); the region is swept on a schedule (sweep).
+Each reconcile reads current state, so duplicate, late and out-of-order events are harmless.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from vpce_remediator import settle_queue
-from vpce_remediator.apply import CONFLICT, FAILED, apply_actions
-from vpce_remediator.config import Mode, Settings
-from vpce_remediator.errors import InvalidEvent, RemediationFailed, RemediatorError
-from vpce_remediator.events import parse_api_call
+from vpce_remediator.converge import converge
+from vpce_remediator.dependencies import Dependencies, Summary
+from vpce_remediator.errors import InvalidEvent, RemediationFailed
+from vpce_remediator.events import QueueMessage, parse_api_call, parse_queue_batch
 from vpce_remediator.models import ServiceCatalog, VpcSnapshot
 from vpce_remediator.plan import Plan, plan_vpc
 from vpce_remediator.policy import PolicySet
-from vpce_remediator.report import SUMMARY, log_records
 from vpce_remediator.settle import Call, Fold, Wait, Window, decide, iso, parse_window, retry_after
 from vpce_remediator.snapshot import read_details, read_snapshots, vpcs_of
-from vpce_remediator.telemetry import EventsNotPublished, emit_metric, emit_run_metrics, publish_changes
+from vpce_remediator.telemetry import EventsNotPublished
 from vpce_remediator.triggers import targets
+from vpce_remediator.vocabulary import Record, Status, Trigger
 
-# Re-reads after a conflict. Each conflict means another writer added something the plan needed, so
-# a run can lose at most once per resource it wants (five endpoints and a group by default): eight
-# rounds cover the default policy under any interleaving; beyond that Lambda's retry starts over.
-MAX_ATTEMPTS = 8
+SUMMARY = Record.SUMMARY
 
 
-@dataclass
-class Dependencies:
-    """What a run needs from outside; built once per container by the handler."""
-
-    ec2: Any
-    settings: Settings
-    policies: Callable[[], PolicySet]  # may raise PolicyError; caches as the policy source allows
-    catalog: Callable[[], ServiceCatalog]  # cached by the caller: read once per container
-    logger: Any
-    # EventBridge client factory for change events, and whether to emit EMF metrics; the CLI does neither.
-    events: Callable[[], Any] | None = None
-    metrics: bool = False
-    # SQS client factory for the settle queue (intake and reconciler only).
-    sqs: Callable[[], Any] = lambda: None
-    # Subnet, route table and endpoint ids seen in snapshots -> their VPC. A resource never moves to
-    # another VPC, so in a warm container a trigger naming a known resource needs no lookup call.
-    vpc_of: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Summary:
-    vpcs: list[str] = field(default_factory=list)
-    findings: Counter = field(default_factory=Counter)
-    changes: Counter = field(default_factory=Counter)
-    failures: list[str] = field(default_factory=list)
-    records: list[dict[str, Any]] = field(default_factory=list)  # every change record, for metrics and events
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"vpcs": self.vpcs, "findings": dict(self.findings), "changes": dict(self.changes), "failures": self.failures}
+# --- intake ---------------------------------------------------------------------------------------
 
 
 def handle_event(event: Any, deps: Dependencies) -> dict[str, Any]:
-    """Intake: resolves a CloudTrail call to the VPCs it touches and queues it in each VPC's settle
-    window; the reconcile follows once the window closes (handle_settled). Bad input is logged and
-    dropped, not retried; a lookup or a send that fails raises, so Lambda retries the event."""
+    """Resolves a CloudTrail call to the VPCs it touches and queues it in each VPC's settle window.
+    Bad input is logged and dropped, not retried; a lookup or a send that fails raises, so Lambda
+    retries the event and then keeps it."""
     log = deps.logger
-    log.append_keys(trigger="event")
+    _correlate(log, Trigger.EVENT)
     try:
         call = parse_api_call(event)
-        log.set_correlation_id(call.event_id)
-        log.append_keys(event_name=call.event_name, principal_arn=call.principal_arn)
+        _correlate(log, Trigger.EVENT, call.event_id, call.event_name, call.principal_arn)
         if call.error_code:
             # The rules exclude failed calls; one that slips through changed nothing.
             return _ignored(log, "failed_call", error_code=call.error_code)
         target = targets(call, deps.settings.opt_in_tag_key)
     except InvalidEvent as exc:
-        log.error("invalid event", extra={"record": SUMMARY, "error": type(exc).__name__, "reason": str(exc)})
-        _count_error(deps, exc)
-        return {"status": "invalid", "reason": str(exc)}
+        return _invalid(deps, exc)
     if target.ignored:
         return _ignored(log, target.ignored)
     deps.vpc_of.update(target.learned)
@@ -107,11 +72,7 @@ def _lookup(deps: Dependencies, kind: str | None, ids: tuple[str, ...]) -> tuple
     return tuple(sorted({deps.vpc_of[i] for i in ids if i in deps.vpc_of}))
 
 
-def _remember(deps: Dependencies, snapshots: dict[str, VpcSnapshot]) -> dict[str, VpcSnapshot]:
-    for vpc_id, snapshot in snapshots.items():
-        for resource in (*snapshot.subnets, *snapshot.route_tables, *snapshot.endpoints):
-            deps.vpc_of[resource.id] = vpc_id
-    return snapshots
+# --- settled windows ------------------------------------------------------------------------------
 
 
 class _Settling(Exception):
@@ -124,18 +85,15 @@ def handle_settled(event: Any, deps: Dependencies) -> dict[str, Any]:
     Returns SQS's partial batch response, so one VPC's failure neither redoes nor loses another's."""
     from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 
-    log = deps.logger
-    log.append_keys(trigger="settled")
+    _correlate(deps.logger, Trigger.SETTLED)
     try:
-        records = _sqs_records(event)
+        messages = parse_queue_batch(event)
     except InvalidEvent as exc:
         # Nothing to report failed (no message ids to name): a direct invoke, not the queue mapping.
-        log.error("invalid event", extra={"record": SUMMARY, "error": type(exc).__name__, "reason": str(exc)})
-        _count_error(deps, exc)
-        return {"status": "invalid", "reason": str(exc), "batchItemFailures": []}
-    groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for record in records:
-        groups[record["attributes"]["MessageGroupId"]].append(record)
+        return {**_invalid(deps, exc), "batchItemFailures": []}
+    groups: dict[str, list[QueueMessage]] = defaultdict(list)
+    for message in messages:
+        groups[message.group].append(message)
     done: set[str] = set()
 
     def each(record: Any) -> None:
@@ -148,51 +106,30 @@ def handle_settled(event: Any, deps: Dependencies) -> dict[str, Any]:
     # report a batch in which every VPC waits as such, not as a failed invocation.
     processor = SqsFifoPartialProcessor(skip_group_on_error=True)
     processor.raise_on_entire_batch_failure = False
-    return process_partial_response(event, each, processor)
+    return dict(process_partial_response(event, each, processor))
 
 
-def _sqs_records(event: Any) -> list[Mapping[str, Any]]:
-    """The records of an SQS batch event, each with the fields a partial batch response needs."""
-    records = event.get("Records") if isinstance(event, Mapping) else None
-    if not isinstance(records, list) or not records:
-        raise InvalidEvent("not an SQS batch: no list of Records")
-    for record in records:
-        if not isinstance(record, Mapping) or record.get("eventSource") != "aws:sqs":
-            raise InvalidEvent("a record is not an SQS message")
-        attributes = record.get("attributes")
-        if not all(isinstance(record.get(k), str) and record.get(k) for k in ("messageId", "receiptHandle")):
-            raise InvalidEvent("an SQS record lacks its messageId or receiptHandle")
-        if not isinstance(record.get("body"), str):
-            raise InvalidEvent("an SQS record's body is not text")
-        if not isinstance(attributes, Mapping) or not isinstance(attributes.get("MessageGroupId"), str):
-            raise InvalidEvent("an SQS record has no MessageGroupId: not from the settle queue")
-    return records
-
-
-def _settle(group: str, records: list[Mapping[str, Any]], deps: Dependencies) -> None:
-    log, settings = deps.logger, deps.settings
+def _settle(group: str, messages: list[QueueMessage], deps: Dependencies) -> None:
+    settings = deps.settings
     windows = []
-    for record in records:
+    for message in messages:
         try:
-            windows.append(parse_window(record.get("body"), group))
+            windows.append(parse_window(message.body, group))
         except InvalidEvent as exc:
             # Consumed, not retried: it would only block the VPC's group until it reached the dead-letter queue.
-            log.error("invalid event", extra={"record": SUMMARY, "error": type(exc).__name__, "reason": str(exc)})
-            _count_error(deps, exc)
+            _invalid(deps, exc)
     if not windows:
         return
-    handles = [str(r.get("receiptHandle")) for r in records]
+    handles = [m.receipt_handle for m in messages]
     decision = decide(windows, time.time(), settings.settle_seconds)
     if isinstance(decision, Wait):
         settle_queue.hide(deps.sqs(), settings.settle_queue_url, handles, decision.seconds)
-        log.debug("settling", extra={"record": SUMMARY, "vpcs": [group], "settle_due": iso(time.time() + decision.seconds)})
+        deps.logger.debug("settling", extra={"record": SUMMARY, "vpcs": [group], "settle_due": iso(time.time() + decision.seconds)})
         raise _Settling(group)
     if isinstance(decision, Fold):
         settle_queue.send(deps.sqs(), settings.settle_queue_url, decision.window)
-        log.debug(
-            "settling",
-            extra={"record": SUMMARY, "vpcs": [group], "settle_due": iso(decision.window.due(settings.settle_seconds))},
-        )
+        due = iso(decision.window.due(settings.settle_seconds))
+        deps.logger.debug("settling", extra={"record": SUMMARY, "vpcs": [group], "settle_due": due})
         return
     window = decision.window
     # Every record names the window's first call; the summary and each change name every call it covers.
@@ -204,64 +141,52 @@ def _settle(group: str, records: list[Mapping[str, Any]], deps: Dependencies) ->
         "settled_after_seconds": round(time.time() - window.opened, 1),
     }
     first = window.calls[0]
-    log.set_correlation_id(first.event_id)
-    log.append_keys(event_name=first.event_name, principal_arn=first.principal_arn)
+    _correlate(deps.logger, Trigger.SETTLED, first.event_id, first.event_name, first.principal_arn)
     try:
-        _run(deps, "settled", lambda: [group], covered)
+        _reconciled(deps, Trigger.SETTLED, [group], covered)
     except Exception:
-        counts = [str(r["attributes"].get("ApproximateReceiveCount", "1")) for r in records]
-        received = max(int(c) if c.isdigit() else 1 for c in counts)
+        # A retry after a backoff, not at once: the message keeps its calls, then goes to the dead-letter queue.
         with contextlib.suppress(Exception):
-            # A retry after a backoff, not at once: the message keeps its calls, then goes to the dead-letter queue.
-            settle_queue.hide(deps.sqs(), settings.settle_queue_url, handles, retry_after(settings.settle_seconds, received))
+            backoff = retry_after(settings.settle_seconds, max(m.receive_count for m in messages))
+            settle_queue.hide(deps.sqs(), settings.settle_queue_url, handles, backoff)
         raise
     finally:
-        log.remove_keys(["event_name", "principal_arn"])
-        log.set_correlation_id(None)
+        _correlate(deps.logger, Trigger.SETTLED)
 
 
-@contextlib.contextmanager
-def _failing(deps: Dependencies, message: str) -> Iterator[None]:
-    """Logs and counts an exception before it propagates, so Lambda retries and the event is kept."""
-    try:
-        yield
-    except Exception as exc:
-        deps.logger.exception(message, extra={"record": SUMMARY})
-        _count_error(deps, exc)
-        raise
+# --- the sweep ------------------------------------------------------------------------------------
 
 
-def handle_sweep(deps: Dependencies) -> dict[str, Any]:
-    """Reconciles every VPC in the region that has opted-in subnets: the net under lost events."""
-    return _run(deps, "sweep", lambda: None)
-
-
-def _ignored(log: Any, reason: str, **extra: Any) -> dict[str, Any]:
-    log.info("ignored", extra={"record": SUMMARY, "reason": reason, **extra})
-    return {"status": "ignored", "reason": reason}
-
-
-def _run(
-    deps: Dependencies, trigger: str, vpc_ids: Callable[[], Sequence[str] | None], context: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    deps.logger.append_keys(trigger=trigger)
+def handle_sweep(event: Any, deps: Dependencies) -> dict[str, Any]:
+    """Reconciles every VPC in the region that has opted-in subnets: the net under lost events. The
+    scheduled event carries nothing to act on; its id ties the run's records together."""
+    _correlate(deps.logger, Trigger.SWEEP, event.get("id") if isinstance(event, Mapping) else None)
     started = time.monotonic()
     try:
-        summary = reconcile(vpc_ids(), deps, context)
-    except Exception as exc:
-        # Raised on purpose so Lambda retries and, after that, parks the event in the failure queue.
-        deps.logger.exception("reconcile failed", extra={"record": SUMMARY})
-        _count_error(deps, exc)
-        raise
+        return _reconciled(deps, Trigger.SWEEP, None)
     finally:
-        if trigger == "sweep" and deps.metrics:
-            emit_metric("SweepDuration", (time.monotonic() - started) * 1000)
-    return {"status": "ok", **summary.as_dict()}
+        deps.telemetry.sweep_duration((time.monotonic() - started) * 1000)
 
 
-def _count_error(deps: Dependencies, exc: BaseException) -> None:
-    if deps.metrics:
-        emit_metric("Errors", 1, type(exc).__name__ if isinstance(exc, RemediatorError) else "Unexpected")
+# --- reconcile ------------------------------------------------------------------------------------
+
+
+def reconcile(vpc_ids: Sequence[str] | None, deps: Dependencies, context: Mapping[str, Any] | None = None) -> Summary:
+    """Reads, plans, applies and logs each VPC (all with opted-in subnets when ``vpc_ids`` is None).
+    Raises RemediationFailed after all were tried. ``context`` (the calls a settled reconcile covers)
+    goes on its summary and on each change."""
+    mode = deps.settings.mode
+    policies = deps.policies()  # first: no remediation on a policy document that does not parse
+    plans = plan_vpcs(vpc_ids, deps, policies)
+    summary = Summary(vpcs=[p.vpc_id for p in plans])
+    for plan in plans:
+        converge(plan, deps, lambda vpc_id: _replan(vpc_id, deps, policies), summary, context or {})
+    published = _tell(deps, summary)
+    extra = {"record": SUMMARY, "mode": mode.value, "events_published": published, **(context or {}), **summary.as_dict()}
+    deps.logger.info(SUMMARY, extra=extra)
+    if summary.failures:
+        raise RemediationFailed(summary.failures)
+    return summary
 
 
 def plan_vpcs(vpc_ids: Sequence[str] | None, deps: Dependencies, policies: PolicySet) -> list[Plan]:
@@ -276,6 +201,11 @@ def plan_vpcs(vpc_ids: Sequence[str] | None, deps: Dependencies, policies: Polic
     return [_plan(snapshots[vpc_id], deps, policies, catalog) for vpc_id in sorted(snapshots)]
 
 
+def _replan(vpc_id: str, deps: Dependencies, policies: PolicySet) -> Plan:
+    snapshot = _remember(deps, read_snapshots(deps.ec2, [vpc_id]))[vpc_id]
+    return _plan(snapshot, deps, policies, deps.catalog())
+
+
 def _plan(snapshot: VpcSnapshot, deps: Dependencies, policies: PolicySet, catalog: ServiceCatalog) -> Plan:
     key = deps.settings.opt_in_tag_key
     plan = plan_vpc(snapshot, policies, catalog, key)
@@ -284,70 +214,60 @@ def _plan(snapshot: VpcSnapshot, deps: Dependencies, policies: PolicySet, catalo
     return plan
 
 
-def reconcile(vpc_ids: Sequence[str] | None, deps: Dependencies, context: Mapping[str, Any] | None = None) -> Summary:
-    """Reads, plans, applies and logs each VPC. Raises RemediationFailed after all were tried.
-    ``context`` goes with each change event: the calls a settled reconcile covers."""
-    mode = deps.settings.mode
-    if vpc_ids is not None and not vpc_ids:
-        # The event named resources that are gone: nothing to read, nothing to do.
-        deps.logger.info(SUMMARY, extra={"record": SUMMARY, "mode": mode.value, "vpcs": [], "reason": "resources_gone"})
-        return Summary()
-    policies = deps.policies()  # first: no remediation on a policy document that does not parse
-    plans = plan_vpcs(vpc_ids, deps, policies)
-    summary = Summary(vpcs=[p.vpc_id for p in plans])
-    for plan in plans:
-        _converge(plan, deps, policies, summary, context or {})
-    published = _tell(deps, summary, {})
-    extra = {"record": SUMMARY, "mode": mode.value, "events_published": published, **(context or {}), **summary.as_dict()}
-    deps.logger.info(SUMMARY, extra=extra)
-    if summary.failures:
-        raise RemediationFailed(summary.failures)
-    return summary
+def _remember(deps: Dependencies, snapshots: dict[str, VpcSnapshot]) -> dict[str, VpcSnapshot]:
+    for vpc_id, snapshot in snapshots.items():
+        for ids in (snapshot.subnets, snapshot.route_tables, snapshot.endpoints):
+            deps.vpc_of.update(dict.fromkeys((r.id for r in ids), vpc_id))
+    return snapshots
 
 
-def _tell(deps: Dependencies, summary: Summary, context: Mapping[str, Any]) -> int:
+def _tell(deps: Dependencies, summary: Summary) -> int:
     """Metrics and change events. A change is made whether or not its event goes out: a failure to
     publish is logged and counted, and does not fail the run (a retry would find nothing to change)."""
-    if deps.metrics:
-        emit_run_metrics(summary.records, summary.findings["noncompliant"])
-    if deps.events is None:
-        return 0
+    deps.telemetry.run(summary.records, summary.findings[Status.NONCOMPLIANT])
     try:
-        return publish_changes(deps.events, summary.records, {"mode": deps.settings.mode.value, **context})
+        return deps.telemetry.publish(summary.records, {"mode": deps.settings.mode.value})
     except (EventsNotPublished, ClientError) as exc:
         deps.logger.error("events not published", extra={"record": SUMMARY, "error": type(exc).__name__, "reason": str(exc)})
-        if deps.metrics:
-            emit_metric("Errors", 1, "EventsNotPublished")
+        deps.telemetry.error(exc if isinstance(exc, EventsNotPublished) else EventsNotPublished(1, 1))
         return 0
 
 
-def _converge(plan: Plan, deps: Dependencies, policies: PolicySet, summary: Summary, context: Mapping[str, Any]) -> None:
-    """Applies a VPC's plan; when another writer got there first, reads the VPC again and re-plans.
+# --- shared by the use cases ----------------------------------------------------------------------
 
-    Concurrent runs are made safe by EC2's own uniqueness rules (one create per endpoint identity
-    through its ClientToken, one security group name per VPC, one subnet per AZ, one gateway
-    endpoint per route table and service): the loser of a race sees a conflict and converges.
-    """
-    stale: set[str] = set()
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        outcomes = apply_actions(deps.ec2, plan.actions, deps.settings.mode is Mode.REPORT, frozenset(stale))
-        summary.records += log_records(
-            deps.logger,
-            plan.findings if attempt == 1 else (),
-            outcomes,
-            deps.settings.mode.value,
-            attempt,
-            deps.settings.endpoint_az_hour_usd,
-            context,
-        )
-        summary.changes.update(o.result for o in outcomes if o.result != CONFLICT)
-        conflicts = [o for o in outcomes if o.result == CONFLICT]
-        if attempt == 1:
-            summary.findings.update(f.status for f in plan.findings)
-        summary.failures += [f"{o.action.kind} in {plan.vpc_id}: {o.error_code}" for o in outcomes if o.result == FAILED]
-        if not conflicts:
-            return
-        stale |= {o.action.client_token for o in conflicts if o.error_code == "IdempotentParameterMismatch"}  # type: ignore[attr-defined]
-        snapshot = _remember(deps, read_snapshots(deps.ec2, [plan.vpc_id]))[plan.vpc_id]
-        plan = _plan(snapshot, deps, policies, deps.catalog())
-    summary.failures += [f"{o.action.kind} in {plan.vpc_id}: still conflicting after {MAX_ATTEMPTS} attempts" for o in conflicts]
+
+def _reconciled(
+    deps: Dependencies, trigger: Trigger, vpc_ids: Sequence[str] | None, context: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    with _failing(deps, "reconcile failed"):
+        return {"status": "ok", **reconcile(vpc_ids, deps, context).as_dict()}
+
+
+def _correlate(
+    log: Any, trigger: Trigger, correlation_id: str | None = None, event_name: str | None = None, principal_arn: str | None = None
+) -> None:
+    """The one place that says which invocation and call every following record belongs to."""
+    log.set_correlation_id(correlation_id)
+    log.append_keys(trigger=trigger, event_name=event_name, principal_arn=principal_arn)
+
+
+@contextlib.contextmanager
+def _failing(deps: Dependencies, message: str) -> Iterator[None]:
+    """Logs and counts an exception before it propagates, so it is retried and, in the end, kept."""
+    try:
+        yield
+    except Exception as exc:
+        deps.logger.exception(message, extra={"record": SUMMARY})
+        deps.telemetry.error(exc)
+        raise
+
+
+def _invalid(deps: Dependencies, exc: InvalidEvent) -> dict[str, Any]:
+    deps.logger.error("invalid event", extra={"record": SUMMARY, "error": type(exc).__name__, "reason": str(exc)})
+    deps.telemetry.error(exc)
+    return {"status": "invalid", "reason": str(exc)}
+
+
+def _ignored(log: Any, reason: str, **extra: Any) -> dict[str, Any]:
+    log.info("ignored", extra={"record": SUMMARY, "reason": reason, **extra})
+    return {"status": "ignored", "reason": reason}

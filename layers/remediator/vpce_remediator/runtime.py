@@ -1,4 +1,5 @@
-"""Builds a container's dependencies from its environment, once, at the first invocation."""
+"""Builds a use case's dependencies: once per Lambda container from its environment, or once per
+command from the CLI's choices."""
 
 from __future__ import annotations
 
@@ -7,29 +8,35 @@ from typing import Any
 
 from vpce_remediator.clients import client
 from vpce_remediator.config import Settings
+from vpce_remediator.dependencies import Dependencies
 from vpce_remediator.policy_source import policy_loader
-from vpce_remediator.reconcile import Dependencies
 from vpce_remediator.snapshot import read_catalog
+from vpce_remediator.telemetry import LambdaTelemetry, Silent, Telemetry
 
 
-def build_dependencies(
-    settings: Settings | None = None, logger: Any = None, session: Any = None, endpoint_url: str | None = None
-) -> Dependencies:
-    """Lambda calls it with nothing (environment, default session, metrics and change events on);
-    the CLI passes its own choices and neither publishes metrics nor events."""
-    in_lambda = logger is None
-    if logger is None:
-        from vpce_remediator.observability import logger
-    settings = settings or Settings.from_env()
+def lambda_dependencies() -> Dependencies:
+    """In Lambda, at the first invocation: settings from the environment, boto3's default session, the
+    container's Logger, metrics and change events."""
+    from vpce_remediator.observability import logger
+
+    return _dependencies(Settings.from_env(), logger, None, None, LambdaTelemetry)
+
+
+def cli_dependencies(settings: Settings, logger: Any, session: Any, endpoint_url: str | None = None) -> Dependencies:
+    """For the command line: its own settings, logger and session; no metrics, no change events."""
+    return _dependencies(settings, logger, session, endpoint_url, lambda _events: Silent())
+
+
+def _dependencies(settings: Settings, logger: Any, session: Any, endpoint_url: str | None, telemetry: Any) -> Dependencies:
     ec2 = client("ec2", session, endpoint_url=endpoint_url)
     region = ec2.meta.region_name
+    events: Telemetry = telemetry(cache(lambda: client("events", session, region, endpoint_url)))
     return Dependencies(
         ec2=ec2,
         settings=settings,
         policies=policy_loader(settings, lambda: client("ssm", session, region, endpoint_url)),
         catalog=cache(lambda: read_catalog(ec2, region)),
         logger=logger,
-        events=cache(lambda: client("events", session, region, endpoint_url)) if in_lambda else None,
-        metrics=in_lambda,
+        telemetry=events,
         sqs=cache(lambda: client("sqs", session, region, endpoint_url)),
     )

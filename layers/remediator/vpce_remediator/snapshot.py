@@ -21,6 +21,7 @@ from vpce_remediator.models import (
     RouteTable,
     SecurityGroup,
     ServiceCatalog,
+    ServiceInfo,
     Subnet,
     VpcDetails,
     VpcSnapshot,
@@ -186,5 +187,26 @@ def to_security_group(raw: dict) -> SecurityGroup:
 
 def read_catalog(ec2: Any, region: str) -> ServiceCatalog:
     """Every endpoint service of the region; one or two pages, read once per container."""
-    details = list(_pages(ec2, "describe_vpc_endpoint_services", "ServiceDetails"))
-    return ServiceCatalog.from_service_details(details, region)
+    return to_catalog(list(_pages(ec2, "describe_vpc_endpoint_services", "ServiceDetails")), region)
+
+
+def to_catalog(details: list[dict[str, Any]], region: str) -> ServiceCatalog:
+    services: dict[tuple[str, str], ServiceInfo] = {}
+    marker = f".{region}."
+    for detail in details:
+        name = detail.get("ServiceName", "")
+        # Only AWS's own services: partner and private services can reuse the naming scheme.
+        if detail.get("Owner") != "amazon" or marker not in name:
+            continue
+        short = name.split(marker, 1)[1]
+        for kind in detail.get("ServiceType", []):
+            info = ServiceInfo(
+                short_name=short,
+                service_name=name,
+                type=kind.get("ServiceType", ""),
+                azs=frozenset(detail.get("AvailabilityZones", [])),
+                private_dns_name=detail.get("PrivateDnsName"),
+                policy_supported=bool(detail.get("VpcEndpointPolicySupported")),
+            )
+            services[(short, info.type)] = info
+    return ServiceCatalog(services)

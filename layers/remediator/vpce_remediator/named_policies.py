@@ -54,8 +54,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from vpce_remediator.errors import PolicyError
-from vpce_remediator.models import GATEWAY, INTERFACE
-from vpce_remediator.policy import DEFAULT_POLICY, NO_OPTIONS, Policy, PolicySet, ServiceOptions
+from vpce_remediator.policy import DEFAULT_ALIASES, DEFAULT_POLICY, NO_OPTIONS, SERVICE_NAME, Policy, PolicySet, ServiceOptions
+from vpce_remediator.vocabulary import EndpointType
+
+GATEWAY, INTERFACE = EndpointType.GATEWAY, EndpointType.INTERFACE
 
 # Parameter Store's advanced tier holds values up to 8 KB (standard: 4 KB, i.e. 4096 characters), so a
 # longer text cannot be a stored policy document; the bound also caps what the YAML parser has to chew on.
@@ -71,12 +73,10 @@ _OPTION_KEYS = {GATEWAY: ("policy",), INTERFACE: ("private_dns", "policy", "allo
 _LIST_KEY = {GATEWAY: "gateway", INTERFACE: "interface"}
 # fullmatch, not match with "$": "$" also matches before a trailing newline.
 _POLICY_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
-_SERVICE = re.compile(r"[a-z0-9][a-z0-9.-]*")
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_DEFAULT_ALIASES = ("true", "")
 
 
-def parse_policy_document(text: str, default: Policy) -> PolicySet:
+def parse_named_policies(text: str, default: Policy) -> PolicySet:
     """The document's policies plus ``default`` (the template-parameter policy), or PolicyError: never half a set."""
     document = _load(text)
     if not isinstance(document, Mapping):
@@ -136,7 +136,7 @@ def _strict_loader() -> type:
     import yaml
 
     class StrictLoader(yaml.SafeLoader):
-        def construct_mapping(self, node, deep=False):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
             if isinstance(node, yaml.MappingNode):
                 seen = set()
                 for key_node, _ in node.value:
@@ -170,7 +170,7 @@ def _policy_name(raw: Any, path: str) -> str:
     name = raw.lower()
     if name == DEFAULT_POLICY:
         raise PolicyError(path, "is reserved for the policy built from the GatewayServices and InterfaceServices parameters")
-    if name in _DEFAULT_ALIASES:
+    if name in DEFAULT_ALIASES:
         raise PolicyError(path, f"{raw!r} is an alias of the default policy and cannot name another")
     if not _POLICY_NAME.fullmatch(name):
         raise PolicyError(path, f"must match [a-z0-9][a-z0-9_.-]{{0,62}}, got {_describe(raw)}")
@@ -194,7 +194,7 @@ def _policy(name: str, body: Any, path: str) -> Policy:
     return Policy(name, services[GATEWAY], services[INTERFACE], options)
 
 
-def _services(raw: Any, path: str, endpoint_type: str) -> tuple[tuple[str, ...], dict[str, ServiceOptions]]:
+def _services(raw: Any, path: str, endpoint_type: EndpointType) -> tuple[tuple[str, ...], dict[str, ServiceOptions]]:
     if raw is None:
         return (), {}
     names: dict[str, str] = {}  # lowercased name -> where it was first seen
@@ -218,7 +218,7 @@ def _service_name(raw: Any, path: str, seen: dict[str, str]) -> str:
     if not isinstance(raw, str):
         raise PolicyError(path, f"must be a service name such as 's3' or 'ecr.api', got {_describe(raw)}")
     name = raw.lower()
-    if not _SERVICE.fullmatch(name):
+    if not SERVICE_NAME.fullmatch(name):
         raise PolicyError(path, f"must be a service name such as 's3' or 'ecr.api', got {_describe(raw)}")
     if name in seen:
         raise PolicyError(path, f"repeats service {name!r} (first at {seen[name]})")
@@ -226,7 +226,7 @@ def _service_name(raw: Any, path: str, seen: dict[str, str]) -> str:
     return name
 
 
-def _options(raw: Any, path: str, endpoint_type: str) -> ServiceOptions:
+def _options(raw: Any, path: str, endpoint_type: EndpointType) -> ServiceOptions:
     if raw is None:
         return NO_OPTIONS
     if not isinstance(raw, Mapping):

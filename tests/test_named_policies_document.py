@@ -13,14 +13,18 @@ from pathlib import Path
 import pytest
 import yaml
 from vpce_remediator.errors import PolicyError
-from vpce_remediator.models import GATEWAY, INTERFACE
-from vpce_remediator.policy import Policy, PolicySet, ServiceOptions
-from vpce_remediator.policy_document import (
+from vpce_remediator.named_policies import (
     MAX_ALLOWED_CIDRS,
     MAX_DOCUMENT_CHARS,
     MAX_ENDPOINT_POLICY_CHARS,
-    parse_policy_document,
+    parse_named_policies,
 )
+from vpce_remediator.policy import Policy, PolicySet, ServiceOptions
+from vpce_remediator.vocabulary import EndpointType
+
+pytestmark = pytest.mark.unit
+
+GATEWAY, INTERFACE = EndpointType.GATEWAY, EndpointType.INTERFACE
 
 DEFAULT = Policy("default", ("s3", "dynamodb"), ("ssm", "ssmmessages", "ec2messages"))
 ENDPOINT_POLICY = {
@@ -80,7 +84,7 @@ FULL_DATA = {
 
 
 def parse(text: str) -> PolicySet:
-    return parse_policy_document(text, DEFAULT)
+    return parse_named_policies(text, DEFAULT)
 
 
 def doc(policies: str) -> str:
@@ -507,7 +511,7 @@ def _rename(data, path, new_key):
 def _outcome(text):
     """None when the input was accepted or refused with a PolicyError; otherwise what went wrong."""
     try:
-        result = parse_policy_document(text, DEFAULT)
+        result = parse_named_policies(text, DEFAULT)
     except PolicyError as exc:
         if not (isinstance(exc.field, str) and exc.field and isinstance(exc.problem, str) and exc.problem):
             return f"PolicyError without field or problem for {text!r}"
@@ -575,7 +579,7 @@ def test_truncated_and_garbled_text_raises_only_policy_error():
 def test_non_text_input_is_refused():
     # Given bytes instead of text
     with pytest.raises(PolicyError) as info:
-        parse_policy_document(FULL_YAML.encode(), DEFAULT)  # type: ignore[arg-type]
+        parse_named_policies(FULL_YAML.encode(), DEFAULT)  # type: ignore[arg-type]
     # Then it is refused as a document problem
     assert info.value.field == "document"
 
@@ -584,7 +588,7 @@ def test_yaml_is_imported_only_when_a_document_is_parsed():
     # Given a fresh interpreter that imports the module, as a Lambda handler does at cold start
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root / "layers" / "remediator")}
-    code = "import sys, vpce_remediator.policy_document; print('yaml' in sys.modules)"
+    code = "import sys, vpce_remediator.named_policies; print('yaml' in sys.modules)"
     # When it has only been imported
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     # Then PyYAML has not been loaded

@@ -1,23 +1,22 @@
-"""Turns findings and outcomes into structured log records (one per decision, one per change)."""
+"""Turns findings and changes into structured log records (one per decision, one per change), each at
+the level it deserves. The record schema is docs/log-schema.json."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from vpce_remediator.actions import Action
-from vpce_remediator.apply import CONFLICT, FAILED, Outcome
-from vpce_remediator.plan import NONCOMPLIANT, Finding
+from vpce_remediator.apply import Change
+from vpce_remediator.plan import Finding
+from vpce_remediator.vocabulary import Outcome, Record, Status
 
-# Field names avoid Powertools' own keys (service, level, message, ...), which extra keys would overwrite.
-DECISION = "decision"
-CHANGE = "change"
-SUMMARY = "summary"
+HOURS_PER_MONTH = 730
 
 
 def decision_record(finding: Finding, mode: str) -> dict[str, Any]:
+    # Field names avoid Powertools' own keys (service, level, message, ...), which extra keys would overwrite.
     return {
-        "record": DECISION,
+        "record": Record.DECISION,
         "vpc_id": finding.vpc_id,
         "subnet_id": finding.subnet_id,
         "availability_zone": finding.az,
@@ -35,38 +34,33 @@ def decision_record(finding: Finding, mode: str) -> dict[str, Any]:
     }
 
 
-# Interface endpoints are billed per endpoint and AZ-hour: one ENI per AZ a change adds.
-_BILLED_PER_AZ = frozenset({"create_interface_endpoint", "add_subnets"})
-HOURS_PER_MONTH = 730
-
-
-def change_record(outcome: Outcome, mode: str, attempt: int = 1, price: float | None = None) -> dict[str, Any]:
-    action: Action = outcome.action
+def change_record(change: Change, mode: str, attempt: int = 1, price: float | None = None) -> dict[str, Any]:
+    action = change.action
     fields = action.describe()
-    az_hours = len(fields["subnet_ids"]) if action.kind in _BILLED_PER_AZ else None
     cost = {}
-    if az_hours is not None and price is not None:
+    if action.billed_per_az and price is not None:
+        az_hours = len(fields["subnet_ids"])  # one ENI per AZ
         cost = {
             "endpoint_az_hours_added": az_hours,
             "price_per_endpoint_az_hour_usd": price,
             "estimated_monthly_usd_added": round(az_hours * price * HOURS_PER_MONTH, 2),
         }
     return {
-        "record": CHANGE,
+        "record": Record.CHANGE,
         "vpc_id": action.vpc_id,
         "endpoint_service": fields.get("service"),
-        "endpoint_id": fields.get("endpoint_id") or (outcome.resource_id if "endpoint" in action.kind else None),
+        "endpoint_id": fields.get("endpoint_id") or (change.resource_id if action.on_endpoint else None),
         "security_group_id": fields.get("group_id")
-        or outcome.security_group_id
-        or (outcome.resource_id if "security_group" in action.kind else None),
+        or change.security_group_id
+        or (change.resource_id if action.on_security_group else None),
         "route_table_ids": fields.get("route_table_ids"),
         "subnet_ids": fields.get("subnet_ids"),
         "cidrs": fields.get("cidrs"),
         "private_dns": fields.get("private_dns"),
         "action": action.kind,
-        "outcome": outcome.result,
-        "error_code": outcome.error_code,
-        "error": outcome.error,
+        "outcome": change.result,
+        "error_code": change.error_code,
+        "error": change.error,
         "mode": mode,
         "attempt": attempt,
         **cost,
@@ -76,7 +70,7 @@ def change_record(outcome: Outcome, mode: str, attempt: int = 1, price: float | 
 def log_records(
     logger: Any,
     findings: Iterable[Finding],
-    outcomes: Iterable[Outcome],
+    changes: Iterable[Change],
     mode: str,
     attempt: int = 1,
     price: float | None = None,
@@ -88,12 +82,13 @@ def log_records(
     # no one's attention (compliant, never opted in) is DEBUG: the summary counts it, and at INFO a
     # no-change run of a large VPC would log a record per subnet and service.
     for finding in findings:
-        log = logger.warning if finding.warning else logger.info if finding.status == NONCOMPLIANT else logger.debug
-        log(DECISION, extra=decision_record(finding, mode))
-    changes = []
-    for outcome in outcomes:
-        record = {**change_record(outcome, mode, attempt, price), **(context or {})}
-        log = logger.error if outcome.result == FAILED else logger.warning if outcome.result == CONFLICT else logger.info
-        log(CHANGE, extra=record)
-        changes.append({k: v for k, v in record.items() if v is not None})
-    return changes
+        log = logger.warning if finding.warning else logger.info if finding.status == Status.NONCOMPLIANT else logger.debug
+        log(Record.DECISION, extra=decision_record(finding, mode))
+    records = []
+    for change in changes:
+        record = {**change_record(change, mode, attempt, price), **(context or {})}
+        failed, conflict = change.result == Outcome.FAILED, change.result == Outcome.CONFLICT
+        log = logger.error if failed else logger.warning if conflict else logger.info
+        log(Record.CHANGE, extra=record)
+        records.append({k: v for k, v in record.items() if v is not None})
+    return records

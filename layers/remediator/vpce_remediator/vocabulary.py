@@ -1,0 +1,109 @@
+"""The words the remediator says: stable strings operators filter logs on, one definition each.
+
+Pure: no AWS SDK, no environment. Every module compares and logs these members, never a literal.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EndpointType(StrEnum):
+    """The endpoint types the remediator plans for (EC2's VpcEndpointType values)."""
+
+    GATEWAY = "Gateway"
+    INTERFACE = "Interface"
+
+
+class EndpointState(StrEnum):
+    """Every state EC2's model lists for a VPC endpoint (lower case: EC2 answers in camel case)."""
+
+    PENDING_ACCEPTANCE = "pendingacceptance"
+    PENDING = "pending"
+    AVAILABLE = "available"
+    # Some of its network interfaces could not be made; the rest serve, and it holds its AZs and its
+    # private DNS name like an available one, so a second endpoint for the service would be refused.
+    PARTIAL = "partial"
+    DELETING = "deleting"
+    DELETED = "deleted"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+    @classmethod
+    def is_live(cls, state: str) -> bool:
+        """Whether an endpoint in ``state`` serves (or is about to serve) traffic. A state EC2 adds later
+        counts as live: a duplicate endpoint is worse than a late one."""
+        return state.lower() not in GONE_STATES
+
+
+LIVE_STATES = frozenset(
+    {EndpointState.PENDING_ACCEPTANCE, EndpointState.PENDING, EndpointState.AVAILABLE, EndpointState.PARTIAL}
+)
+GONE_STATES = frozenset(
+    {EndpointState.DELETING, EndpointState.DELETED, EndpointState.REJECTED, EndpointState.FAILED, EndpointState.EXPIRED}
+)
+
+
+class Status(StrEnum):
+    """A finding's verdict on one subnet (and service)."""
+
+    COMPLIANT = "compliant"
+    NONCOMPLIANT = "noncompliant"
+    SKIPPED = "skipped"
+
+
+class Reason(StrEnum):
+    """Why a finding is what it is."""
+
+    NOT_OPTED_IN = "not_opted_in"
+    UNKNOWN_POLICY = "unknown_policy"
+    PUBLIC_SUBNET = "public_subnet"
+    NO_ROUTE_TABLE = "no_route_table"
+    SERVICE_UNAVAILABLE = "service_not_in_region"
+    SERVICE_NOT_IN_AZ = "service_not_offered_in_az"
+    GROUP_NAME_TAKEN = "security_group_name_taken_by_another_owner"
+    ROUTE_TABLE_ASSOCIATED = "route_table_associated"
+    AZ_SERVED = "az_served"
+    NO_ENDPOINT = "no_endpoint"
+    ROUTE_TABLE_MISSING = "route_table_not_associated"
+    AZ_MISSING = "az_not_served"
+    ENDPOINT_DELETED = "endpoint_deleted"
+
+
+class Note(StrEnum):
+    """How a fix is made differently from the policy, beside the reason it is needed."""
+
+    PRIVATE_DNS_OFF = "private_dns_off_vpc_dns_attributes_off"
+    POLICY_NOT_SUPPORTED = "endpoint_policy_not_supported_by_service"
+    OPTIONS_CONFLICT = "policies_disagree_on_service_options_first_policy_wins"
+
+
+class Outcome(StrEnum):
+    """What became of a change."""
+
+    CREATED = "created"
+    ATTACHED = "attached"
+    AUTHORIZED = "authorized"
+    WOULD_CHANGE = "would_change"  # report mode
+    FAILED = "failed"
+    CONFLICT = "conflict"  # another writer got there first: re-read and re-plan
+
+
+APPLIED = frozenset({Outcome.CREATED, Outcome.ATTACHED, Outcome.AUTHORIZED})
+
+
+class Record(StrEnum):
+    """The kind of a log record (its ``record`` field)."""
+
+    DECISION = "decision"
+    CHANGE = "change"
+    SUMMARY = "summary"
+
+
+class Trigger(StrEnum):
+    """What started an invocation (the ``trigger`` field)."""
+
+    EVENT = "event"
+    SETTLED = "settled"
+    SWEEP = "sweep"
