@@ -71,7 +71,9 @@ def apply_actions(
     for action in actions:
         try:
             if isinstance(action, CreateInterfaceEndpoint) and action.security_group_id is None and group_id is None:
-                outcomes.append(Change(action, Outcome.FAILED, error_code="DependencyFailed", error="security group was not created"))
+                outcomes.append(
+                    Change(action, Outcome.FAILED, error_code="DependencyFailed", error="security group was not created")
+                )
                 continue
             outcome = _apply(ec2, action, group_id, stale_tokens)
         except ClientError as exc:
@@ -132,7 +134,9 @@ def _tags(name: str) -> list[dict[str, str]]:
     return [{"Key": MANAGED_BY_KEY, "Value": MANAGED_BY_VALUE}, {"Key": "Name", "Value": name}]
 
 
-def _create_endpoint(ec2: Any, action: CreateGatewayEndpoint | CreateInterfaceEndpoint, params: dict[str, Any], token: str) -> str:
+def _create_endpoint(
+    ec2: Any, action: CreateGatewayEndpoint | CreateInterfaceEndpoint, params: dict[str, Any], token: str
+) -> str:
     name = f"vpce-remediator/{action.service}"
     request = {
         "VpcId": action.vpc_id,

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from vpce_remediator.errors import ConfigError
 from vpce_remediator.policy import SERVICE_NAME
+
 # The template's MaxValue of SettleSeconds: SQS holds a message's visibility for at most 12 hours,
 # and a window longer than 15 minutes would outlast Terraform's default DeleteSubnet retries.
 MAX_SETTLE_SECONDS = 900

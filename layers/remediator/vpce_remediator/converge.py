@@ -25,9 +25,7 @@ from vpce_remediator.vocabulary import Outcome
 MAX_ATTEMPTS = 8
 
 
-def converge(
-    plan: Plan, deps: Dependencies, replan: Callable[[str], Plan], summary: Summary, context: Mapping[str, Any]
-) -> None:
+def converge(plan: Plan, deps: Dependencies, replan: Callable[[str], Plan], summary: Summary, context: Mapping[str, Any]) -> None:
     """Applies ``plan`` and adds what happened to ``summary``; ``replan`` reads and plans the VPC again."""
     settings = deps.settings
     stale: set[str] = set()
@@ -48,7 +46,8 @@ def converge(
         stale |= {
             c.action.client_token
             for c in conflicts
-            if isinstance(c.action, CreateGatewayEndpoint | CreateInterfaceEndpoint) and c.error_code == "IdempotentParameterMismatch"
+            if isinstance(c.action, CreateGatewayEndpoint | CreateInterfaceEndpoint)
+            and c.error_code == "IdempotentParameterMismatch"
         }
         plan = replan(plan.vpc_id)
     summary.failures += [f"{c.action.kind} in {plan.vpc_id}: still conflicting after {MAX_ATTEMPTS} attempts" for c in conflicts]

@@ -25,6 +25,7 @@ from vpce_remediator.models import Endpoint, RouteTable, ServiceCatalog, Subnet,
 from vpce_remediator.policy import Policy, PolicySet, ServiceOptions
 from vpce_remediator.vocabulary import EndpointType, Note, Reason, Status
 
+
 @dataclass(frozen=True)
 class Finding:
     vpc_id: str
@@ -146,7 +147,9 @@ def _plan_gateway(
 ) -> list[Action]:
     info = catalog.get(service, EndpointType.GATEWAY)
     if info is None:
-        findings += [_finding(e, service, EndpointType.GATEWAY, Status.SKIPPED, Reason.SERVICE_UNAVAILABLE, warning=True) for e in users]
+        findings += [
+            _finding(e, service, EndpointType.GATEWAY, Status.SKIPPED, Reason.SERVICE_UNAVAILABLE, warning=True) for e in users
+        ]
         return []
     endpoints, gone = _endpoints(snapshot, info.service_name, EndpointType.GATEWAY)
     deleted = gone[-1] if gone and not endpoints else None
@@ -154,7 +157,15 @@ def _plan_gateway(
     missing = sorted({e.route_table.id for e in users if e.route_table.id not in serving})
     if not missing:
         findings += [
-            _finding(e, service, EndpointType.GATEWAY, Status.COMPLIANT, Reason.ROUTE_TABLE_ASSOCIATED, endpoint_id=serving[e.route_table.id]) for e in users
+            _finding(
+                e,
+                service,
+                EndpointType.GATEWAY,
+                Status.COMPLIANT,
+                Reason.ROUTE_TABLE_ASSOCIATED,
+                endpoint_id=serving[e.route_table.id],
+            )
+            for e in users
         ]
         return []
     options, conflict = _options(users, service, EndpointType.GATEWAY)
@@ -171,7 +182,11 @@ def _plan_gateway(
     for e in users:
         endpoint_id = serving.get(e.route_table.id)
         if endpoint_id:
-            findings.append(_finding(e, service, EndpointType.GATEWAY, Status.COMPLIANT, Reason.ROUTE_TABLE_ASSOCIATED, endpoint_id=endpoint_id))
+            findings.append(
+                _finding(
+                    e, service, EndpointType.GATEWAY, Status.COMPLIANT, Reason.ROUTE_TABLE_ASSOCIATED, endpoint_id=endpoint_id
+                )
+            )
         else:
             reason = Reason.ROUTE_TABLE_MISSING if endpoints else (Reason.ENDPOINT_DELETED if deleted else Reason.NO_ENDPOINT)
             target = endpoints[0].id if endpoints else None
@@ -197,7 +212,9 @@ def _plan_interface(
 ) -> list[Action]:
     info = catalog.get(service, EndpointType.INTERFACE)
     if info is None:
-        findings += [_finding(e, service, EndpointType.INTERFACE, Status.SKIPPED, Reason.SERVICE_UNAVAILABLE, warning=True) for e in users]
+        findings += [
+            _finding(e, service, EndpointType.INTERFACE, Status.SKIPPED, Reason.SERVICE_UNAVAILABLE, warning=True) for e in users
+        ]
         return []
     az_of = {s.id: s.az for s in snapshot.subnets}
     endpoints, gone = _endpoints(snapshot, info.service_name, EndpointType.INTERFACE)
@@ -223,7 +240,9 @@ def _plan_interface(
     for e in users:
         az = e.subnet.az
         if az in serving:
-            findings.append(_finding(e, service, EndpointType.INTERFACE, Status.COMPLIANT, Reason.AZ_SERVED, endpoint_id=serving[az]))
+            findings.append(
+                _finding(e, service, EndpointType.INTERFACE, Status.COMPLIANT, Reason.AZ_SERVED, endpoint_id=serving[az])
+            )
         elif az not in info.azs:
             findings.append(_finding(e, service, EndpointType.INTERFACE, Status.SKIPPED, Reason.SERVICE_NOT_IN_AZ, warning=True))
         else:

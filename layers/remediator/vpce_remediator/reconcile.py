@@ -124,7 +124,9 @@ def _settle(group: str, messages: list[QueueMessage], deps: Dependencies) -> Non
     decision = decide(windows, time.time(), settings.settle_seconds)
     if isinstance(decision, Wait):
         settle_queue.hide(deps.sqs(), settings.settle_queue_url, handles, decision.seconds)
-        deps.logger.debug("settling", extra={"record": SUMMARY, "vpcs": [group], "settle_due": iso(time.time() + decision.seconds)})
+        deps.logger.debug(
+            "settling", extra={"record": SUMMARY, "vpcs": [group], "settle_due": iso(time.time() + decision.seconds)}
+        )
         raise _Settling(group)
     if isinstance(decision, Fold):
         settle_queue.send(deps.sqs(), settings.settle_queue_url, decision.window)

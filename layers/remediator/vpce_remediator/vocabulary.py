@@ -37,9 +37,7 @@ class EndpointState(StrEnum):
         return state.lower() not in GONE_STATES
 
 
-LIVE_STATES = frozenset(
-    {EndpointState.PENDING_ACCEPTANCE, EndpointState.PENDING, EndpointState.AVAILABLE, EndpointState.PARTIAL}
-)
+LIVE_STATES = frozenset({EndpointState.PENDING_ACCEPTANCE, EndpointState.PENDING, EndpointState.AVAILABLE, EndpointState.PARTIAL})
 GONE_STATES = frozenset(
     {EndpointState.DELETING, EndpointState.DELETED, EndpointState.REJECTED, EndpointState.FAILED, EndpointState.EXPIRED}
 )
