@@ -190,10 +190,12 @@ def test_issue_budget_every_no_change_event_costs_at_most_three_ec2_reads_and_on
         assert (cost.reads, cost.ec2_reads, cost.writes, cost.other) == (SNAPSHOT, 3, Counter(), QUEUED), name
 
 
-def test_the_remediators_own_calls_cost_no_call_at_all(stack, calls):
-    # The remediator's own ModifyVpcEndpoint comes back through CloudTrail; it is dropped before any read
+def test_the_remediators_own_adds_cost_no_call_at_all(stack, calls):
+    # The remediator's own ModifyVpcEndpoint that adds comes back through CloudTrail; it is dropped before any read
     event = sample_event("modify_vpc_endpoint.json")
     event["detail"]["userAgent"] = "Boto3/1.43.108 md/Botocore#1.43.127 ua/2.1 cfg/retry-mode#standard vpce-remediator"
+    request = event["detail"]["requestParameters"]["ModifyVpcEndpointRequest"]
+    request["AddRouteTableId"] = request.pop("RemoveRouteTableId")
     cost = publish(stack, calls, event)
     assert (cost.reads, cost.writes, cost.other) == (Counter(), Counter(), Counter())
 

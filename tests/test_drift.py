@@ -57,10 +57,12 @@ def test_moving_a_subnet_to_a_bare_route_table_reattaches_gateways(remediated, s
         ec2.replace_route_table_association(AssociationId=association_id, RouteTableId=table)
     calls.clear()
     stack.publish(sample_event(event_file, subnet=remediated.subnets["app-a"], route_table=table))
-    # Then both gateway endpoints gained the table, by modify, with one lookup
+    # Then both gateway endpoints gained the table, by modify, with one lookup; and (Prune=own) gave up
+    # the table app-a left, which no opted-in subnet uses any more
     for service in ("s3", "dynamodb"):
         assert table in live(remediated, service)[0]["RouteTableIds"]
-    assert calls.count()["ModifyVpcEndpoint"] == 2 and calls.count()["DescribeRouteTables"] == 2
+        assert remediated.route_tables["private-a"] not in live(remediated, service)[0]["RouteTableIds"]
+    assert calls.count()["ModifyVpcEndpoint"] == 4 and calls.count()["DescribeRouteTables"] == 2
     assert "CreateVpcEndpoint" not in calls.calls
 
 

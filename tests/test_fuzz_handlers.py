@@ -43,7 +43,7 @@ from hypothesis import event as statistic
 from hypothesis import strategies as st
 from vpce_remediator import USER_AGENT
 from vpce_remediator.events import CLOUDTRAIL_DETAIL_TYPE
-from vpce_remediator.triggers import EVENT_SOURCE, ROUTE_TABLE, SUBNET, TRIGGERS, VPC_ENDPOINT
+from vpce_remediator.triggers import ASSOCIATION, EVENT_SOURCE, REFUSED_CODES, ROUTE_TABLE, SUBNET, TRIGGERS, VPC_ENDPOINT
 
 from tests.emulation.account import EVENTS, OPT_IN_KEY
 
@@ -53,7 +53,7 @@ RECONCILER_FUNCTION = "ReconcilerFunction"
 SAMPLES = {path.name: json.loads(path.read_text()) for path in sorted(EVENTS.glob("*.json"))}
 REQUIRED_TEXT = ("eventID", "eventName", "eventSource", "awsRegion", "eventTime")
 SECTIONS = ("requestParameters", "responseElements")
-TRIGGER_LOOKUP_PREFIXES = ((SUBNET, "subnet"), (ROUTE_TABLE, "rtb"), (VPC_ENDPOINT, "vpce"))
+TRIGGER_LOOKUP_PREFIXES = ((SUBNET, "subnet"), (ROUTE_TABLE, "rtb"), (VPC_ENDPOINT, "vpce"), (ASSOCIATION, "rtbassoc"))
 
 FUZZ = settings(
     max_examples=150,
@@ -91,7 +91,7 @@ BY_TYPE: dict[type, st.SearchStrategy[Any]] = {
 }
 UNKNOWN_EVENT_NAMES = ("RunInstances", "createsubnet", "CreateSubnet ", "DeleteSubnet", "", "CreateTags\x00", "Создать")
 EVENT_NAMES = st.sampled_from(sorted(TRIGGERS) + list(UNKNOWN_EVENT_NAMES))
-ID_PREFIXES = ("vpc", "subnet", "rtb", "vpce")
+ID_PREFIXES = ("vpc", "subnet", "rtb", "vpce", "rtbassoc")
 
 
 def _hex(low: int, high: int) -> st.SearchStrategy[str]:
@@ -306,22 +306,39 @@ def contract(event: Any) -> str:
         return "invalid"
     if any(detail.get(k) is not None and not isinstance(detail.get(k), dict) for k in SECTIONS):
         return "invalid"
+    trigger = TRIGGERS.get(detail["eventName"]) if detail["eventSource"] == EVENT_SOURCE else None
+    refused = False
     if isinstance(detail.get("errorCode"), str) and detail["errorCode"]:
-        return "ignored"  # a failed call changed nothing
-    if detail["eventSource"] != EVENT_SOURCE or detail["eventName"] not in TRIGGERS:
+        if trigger is None or trigger.refusal is None or detail["errorCode"] not in REFUSED_CODES:
+            return "ignored"  # a failed call changed nothing
+        kind = "vpc" if detail["eventName"] == "DeleteVpc" else "subnet"
+        if not _ids(detail, (trigger.refusal,), kind):
+            return "invalid"  # a refusal that names nothing
+        refused = True
+    elif trigger is None:
         return "invalid"
-    if isinstance(detail.get("userAgent"), str) and USER_AGENT in detail["userAgent"]:
+    elif trigger.only_refused:
+        return "ignored"  # a VPC that is gone
+    if isinstance(detail.get("userAgent"), str) and USER_AGENT in detail["userAgent"] and not _own_release(detail):
         return "ignored"  # our own call
-    trigger = TRIGGERS[detail["eventName"]]
     if _ids(detail, trigger.vpc_paths, "vpc"):
         return "queued"
     if trigger.lookup is None:
         return "invalid"  # names no VPC
-    if trigger.opt_in_tag_only and OPT_IN_KEY not in _strings(detail, "requestParameters.tagSet.items.key"):
+    keys = _strings(detail, "requestParameters.tagSet.items.key")
+    removes_all = detail["eventName"] == "DeleteTags" and not keys
+    if trigger.opt_in_tag_only and OPT_IN_KEY not in keys and not removes_all:
         return "ignored"  # tags other than the opt-in one
     if _ids(detail, trigger.lookup_paths, trigger.lookup):
-        return "looked up"
+        return "looked up" if refused or not trigger.deletes else "resolved from memory"
     return "ignored" if trigger.opt_in_tag_only else "invalid"  # tagged no subnet / names no resource
+
+
+def _own_release(detail: dict[str, Any]) -> bool:
+    if detail["eventName"] == "DeleteVpcEndpoints":
+        return True
+    request = (detail.get("requestParameters") or {}).get("ModifyVpcEndpointRequest")
+    return isinstance(request, dict) and any(k.startswith("Remove") for k in request)
 
 
 def invoke(stack, calls, logs, function_id: str, event: Any) -> dict[str, Any]:
@@ -348,9 +365,12 @@ def check_event_outcome(event: Any, result: dict[str, Any], calls, logs) -> None
     else:
         assert errors == [], errors
     expected = contract(event)
-    if expected == "looked up":
+    if expected in ("looked up", "resolved from memory"):
         # Gone in the empty account, unless a create this container saw earlier named the resource's VPC.
         assert result["status"] in {"ok", "queued"}, (expected, result)
+        if expected == "resolved from memory":
+            # A deleted resource is not looked up; only the remediator's own endpoints are read.
+            assert set(calls.calls) <= {"DescribeVpcEndpoints", "SendMessage"}, calls.calls
     else:
         assert result["status"] == expected, (expected, result)
 

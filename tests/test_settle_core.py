@@ -9,6 +9,7 @@ import pytest
 from vpce_remediator.errors import InvalidEvent
 from vpce_remediator.settle import (
     MAX_CALLS,
+    MAX_RECHECKS,
     MAX_RETRY_SECONDS,
     Call,
     Fold,
@@ -18,6 +19,7 @@ from vpce_remediator.settle import (
     decide,
     merge,
     parse_window,
+    recheck,
     retry_after,
 )
 
@@ -106,6 +108,24 @@ def test_a_window_survives_its_message_and_its_deduplication_id_is_its_content()
         ),
         (
             json.dumps(
+                {"version": 1, "vpc_id": VPC, "calls": [{"event_id": "e", "event_name": "X", "event_time": 1, "refused": "i-1"}]}
+            ),
+            VPC,
+        ),
+        (
+            json.dumps(
+                {"version": 1, "vpc_id": VPC, "prompt": 1, "calls": [{"event_id": "e", "event_name": "X", "event_time": 1}]}
+            ),
+            f"{VPC}:prompt",
+        ),
+        (
+            json.dumps(
+                {"version": 1, "vpc_id": VPC, "after": "soon", "calls": [{"event_id": "e", "event_name": "X", "event_time": 1}]}
+            ),
+            VPC,
+        ),
+        (
+            json.dumps(
                 {"version": 1, "vpc_id": VPC, "calls": [{"event_id": "e", "event_name": "X", "event_time": 1}] * (MAX_CALLS + 1)}
             ),
             VPC,
@@ -115,6 +135,50 @@ def test_a_window_survives_its_message_and_its_deduplication_id_is_its_content()
 def test_a_message_that_is_no_window_of_its_group_is_an_invalid_event(body, group):
     with pytest.raises(InvalidEvent):
         parse_window(body, group)
+
+
+SUBNET = "subnet-0f1e2d3c4b5a69788"
+
+
+def refusal(t: float, subnet: str = SUBNET, n: int = 0) -> Call:
+    return Call(f"r{n}-{t}", "DeleteSubnet", t, "arn:aws:sts::1:assumed-role/r/s", subnet)
+
+
+def test_a_prompt_window_is_due_at_once_and_lives_in_its_own_group():
+    w = Window(VPC, (refusal(T0),), prompt=True)
+    assert w.group == f"{VPC}:prompt" and window(T0).group == VPC
+    assert decide([w], T0, 900) == Reconcile(w)  # no settle window, whatever SettleSeconds is
+    assert parse_window(w.to_json(), f"{VPC}:prompt") == w
+    with pytest.raises(InvalidEvent):
+        parse_window(w.to_json(), VPC)  # a prompt window in the settle group is no window of it
+
+
+def test_a_refused_subnet_is_leaving_from_its_first_refusal_for_the_grace():
+    w = merge([Window(VPC, (refusal(T0 + 30, n=1),), prompt=True), Window(VPC, (refusal(T0, n=0),), prompt=True)])
+    assert w.leaving(1800) == {SUBNET: T0 + 1800}
+    vpc = Window(VPC, (Call("v", "DeleteVpc", T0, None, VPC),), prompt=True)
+    assert vpc.vpc_refused and vpc.leaving(1800) == {} and not w.vpc_refused
+
+
+def test_a_recheck_is_due_later_until_the_rechecks_are_spent_and_a_new_call_makes_it_due_at_once():
+    w = Window(VPC, (refusal(T0),), prompt=True)
+    again = recheck(w, T0 + 5, 30)
+    assert again is not None and again.prompt and again.rechecks == 1
+    assert decide([again], T0 + 10, 300) == Wait(25)
+    assert parse_window(again.to_json(), again.group) == again
+    folded = merge([again, Window(VPC, (refusal(T0 + 20, n=1),), prompt=True)])
+    assert folded.after is None and folded.rechecks == 1 and folded.due(300) == T0
+    spent = w
+    for _ in range(MAX_RECHECKS):
+        spent = recheck(spent, T0, 30)  # type: ignore[assignment]
+    assert spent is not None and recheck(spent, T0, 30) is None
+
+
+def test_a_long_burst_of_refusals_keeps_each_subnets_first_refusal():
+    calls = [Window(VPC, (refusal(T0 + i, subnet=f"subnet-{i % 3:017x}", n=i),), prompt=True) for i in range(MAX_CALLS + 30)]
+    merged = merge(calls)
+    assert len(merged.calls) == MAX_CALLS
+    assert merged.leaving(100) == {f"subnet-{i:017x}": T0 + i + 100 for i in range(3)}
 
 
 def test_retries_back_off_from_one_window_doubling_to_fifteen_minutes():

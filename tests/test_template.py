@@ -30,6 +30,12 @@ MATCHING = [
     "replace_route_table_association.json",
     "delete_vpc_endpoints.json",
     "modify_vpc_endpoint.json",
+    "delete_tags_subnet_opt_out.json",
+    "delete_subnet.json",
+    "delete_subnet_refused.json",
+    "delete_route_table.json",
+    "disassociate_route_table.json",
+    "delete_vpc_refused.json",
 ]
 
 
@@ -46,6 +52,18 @@ def test_rules_do_not_match_failed_calls():
     failed = load_event("create_subnet_failed.json")
     assert failed["detail"]["errorCode"]
     assert not any(matches(p, failed) for p in patterns())
+
+
+def test_of_failed_calls_only_deletes_refused_because_something_still_uses_the_resource_match():
+    for name in ("delete_subnet_refused.json", "delete_vpc_refused.json"):
+        refused = load_event(name)
+        assert refused["detail"]["errorCode"] == "Client.DependencyViolation"
+        denied = json.loads(json.dumps(refused).replace("Client.DependencyViolation", "Client.UnauthorizedOperation"))
+        assert not any(matches(p, denied) for p in patterns())
+    # A VPC that was deleted leaves nothing to reconcile: only its refusals are matched
+    deleted = load_event("delete_vpc_refused.json")
+    del deleted["detail"]["errorCode"], deleted["detail"]["errorMessage"]
+    assert not any(matches(p, deleted) for p in patterns())
 
 
 def test_nested_array_matching_is_emulated_like_eventbridge():
@@ -156,16 +174,17 @@ def role_of(function_id: str) -> dict:
     return TEMPLATE["Resources"][function_property(TEMPLATE, function_id, "Role")["Fn::GetAtt"][0]]["Properties"]
 
 
-def role_statements(function_id: str, tracing: bool = True) -> list[dict]:
+def role_statements(function_id: str, tracing: bool = True, prune: bool = True) -> list[dict]:
     """Every statement a function's role may hold: its inline policies and its managed policies (the
-    ones attached only on a condition, Fn::If [cond, Ref, AWS::NoValue], included when ``tracing``)."""
+    ones attached only on a condition, Fn::If [cond, Ref, AWS::NoValue], included when it holds)."""
     role = role_of(function_id)
     statements = [s for policy in role.get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+    holds = {"TracingOn": tracing, "PruneOwn": prune}
     for arn in role.get("ManagedPolicyArns", []):
         if "Fn::If" in arn:
-            if not tracing:
+            condition, arn, _ = arn["Fn::If"]
+            if not holds[condition]:
                 continue
-            arn = arn["Fn::If"][1]
         statements += TEMPLATE["Resources"][arn["Ref"]]["Properties"]["PolicyDocument"]["Statement"]
     return statements
 
@@ -174,8 +193,8 @@ def listed(statement: dict) -> list[str]:
     return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
 
 
-def granted(function_id: str, prefix: str = "") -> set[str]:
-    return {a for s in role_statements(function_id) for a in listed(s) if a.startswith(prefix)}
+def granted(function_id: str, prefix: str = "", prune: bool = True) -> set[str]:
+    return {a for s in role_statements(function_id, prune=prune) for a in listed(s) if a.startswith(prefix)}
 
 
 REMEDIATION = set(READS) | {p for action in ALL_ACTIONS for p in action.permissions}
@@ -203,6 +222,31 @@ def test_each_function_has_a_role_of_its_own_and_no_policies_of_its_own():
 def test_each_role_grants_exactly_the_ec2_actions_its_code_calls(function_id):
     assert granted(function_id, "ec2:") == EC2[function_id]
     assert all(s["Effect"] == "Allow" for s in role_statements(function_id))
+
+
+@pytest.mark.parametrize("function_id", ["ReconcilerFunction", "SweepFunction"])
+def test_with_prune_off_nothing_that_only_releases_is_granted(function_id):
+    releasing = {p for action in ALL_ACTIONS if action.releases for p in action.permissions}
+    adding = {p for action in ALL_ACTIONS if not action.releases for p in action.permissions}
+    only_releasing = releasing - adding - {"ec2:CreateTags"}  # CreateTags also tags what it creates
+    assert only_releasing == {"ec2:DeleteVpcEndpoints", "ec2:DeleteSecurityGroup", "ec2:DeleteTags"}
+    assert not granted(function_id, "ec2:", prune=False) & only_releasing
+    assert granted(function_id, "ec2:", prune=False) == REMEDIATION - only_releasing
+
+
+def test_deletes_and_leaving_marks_are_granted_only_on_what_carries_the_remediators_tag():
+    statements = TEMPLATE["Resources"]["ReleasePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert TEMPLATE["Resources"]["ReleasePolicy"]["Condition"] == "PruneOwn"
+    for statement in statements:
+        assert statement["Condition"]["StringEquals"] == {"aws:ResourceTag/managed-by": "vpce-remediator"}, statement["Sid"]
+    (marks,) = [s for s in statements if "ec2:DeleteTags" in listed(s)]
+    from vpce_remediator.models import LEAVING_TAG_PREFIX
+
+    assert marks["Condition"]["ForAllValues:StringLike"] == {"aws:TagKeys": LEAVING_TAG_PREFIX + "*"}
+    assert marks["Condition"]["Null"] == {"aws:TagKeys": "false"}  # no DeleteTags of every tag
+    # The tag-on-create grant of CreateTags stays limited to the create calls
+    (on_create,) = [s for s in role_statements("ReconcilerFunction", prune=False) if s.get("Sid") == "TagOnCreateOnly"]
+    assert set(on_create["Condition"]["StringEquals"]["ec2:CreateAction"]) == {"CreateVpcEndpoint", "CreateSecurityGroup"}
 
 
 @pytest.mark.parametrize("function_id", list(functions(TEMPLATE)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from vpce_remediator.errors import InvalidEvent
 from vpce_remediator.events import parse_api_call
-from vpce_remediator.triggers import ROUTE_TABLE, SUBNET, VPC_ENDPOINT, Targets, targets
+from vpce_remediator.triggers import ASSOCIATION, ROUTE_TABLE, SUBNET, VPC_ENDPOINT, Targets, targets
 
 from tests.emulation.account import load_event
 
@@ -27,11 +27,38 @@ KEY = "vpce-remediator/policy"
             Targets(vpc_ids=("vpc-0a1b2c3d4e5f60718",), learned={"rtb-07a8b9c0d1e2f3a4b": "vpc-0a1b2c3d4e5f60718"}),
         ),
         ("create_tags_subnet_opt_in.json", Targets(lookup=SUBNET, lookup_ids=("subnet-0f1e2d3c4b5a69788",))),
-        ("associate_route_table.json", Targets(lookup=ROUTE_TABLE, lookup_ids=("rtb-07a8b9c0d1e2f3a4b",))),
-        ("replace_route_table_association.json", Targets(lookup=ROUTE_TABLE, lookup_ids=("rtb-07a8b9c0d1e2f3a4b",))),
+        # An association also names the subnet and the association: remembered with the table's VPC, so a
+        # later disassociation (which names only the association) resolves without a lookup
+        (
+            "associate_route_table.json",
+            Targets(
+                lookup=ROUTE_TABLE,
+                lookup_ids=("rtb-07a8b9c0d1e2f3a4b",),
+                remembered=("subnet-0f1e2d3c4b5a69788", "rtbassoc-0b1c2d3e4f5a6b7c8"),
+            ),
+        ),
+        (
+            "replace_route_table_association.json",
+            Targets(
+                lookup=ROUTE_TABLE,
+                lookup_ids=("rtb-07a8b9c0d1e2f3a4b",),
+                remembered=("rtbassoc-0e9d8c7b6a5f4e3d2", "rtbassoc-0d4c3b2a1f0e9d8c7"),
+            ),
+        ),
         ("delete_vpc_endpoints.json", Targets(lookup=VPC_ENDPOINT, lookup_ids=("vpce-0123456789abcdef0",))),
         ("modify_vpc_endpoint.json", Targets(lookup=VPC_ENDPOINT, lookup_ids=("vpce-0123456789abcdef0",))),
         ("create_tags_other.json", Targets(ignored="not_the_opt_in_tag")),
+        ("delete_tags_subnet_opt_out.json", Targets(lookup=SUBNET, lookup_ids=("subnet-0f1e2d3c4b5a69788",))),
+        # Deletes name what is gone: resolved from memory, or else to where the remediator's endpoints serve nothing
+        ("delete_subnet.json", Targets(lookup=SUBNET, lookup_ids=("subnet-0f1e2d3c4b5a69788",), deletes=True)),
+        ("delete_route_table.json", Targets(lookup=ROUTE_TABLE, lookup_ids=("rtb-07a8b9c0d1e2f3a4b",), deletes=True)),
+        ("disassociate_route_table.json", Targets(lookup=ASSOCIATION, lookup_ids=("rtbassoc-0b1c2d3e4f5a6b7c8",), deletes=True)),
+        # A delete EC2 refused: the subnet still exists (looked up) and is leaving; the VPC names itself
+        (
+            "delete_subnet_refused.json",
+            Targets(lookup=SUBNET, lookup_ids=("subnet-0f1e2d3c4b5a69788",), refused="subnet-0f1e2d3c4b5a69788"),
+        ),
+        ("delete_vpc_refused.json", Targets(vpc_ids=("vpc-0a1b2c3d4e5f60718",), refused="vpc-0a1b2c3d4e5f60718")),
     ],
 )
 def test_each_sample_event_resolves_to_its_targets(name, expected):
@@ -58,10 +85,46 @@ def test_a_different_opt_in_key_makes_the_same_tag_irrelevant():
     assert targets(parse_api_call(load_event("create_tags_subnet_opt_in.json")), "endpoints").ignored == "not_the_opt_in_tag"
 
 
-def test_the_remediators_own_calls_are_ignored():
+OWN_AGENT = "Boto3/1.43.0 md/Botocore#1.43.0 ua/2.1 os/linux lang/python#3.13 vpce-remediator"
+
+
+def test_the_remediators_own_adds_are_ignored():
     event = load_event("modify_vpc_endpoint.json")
-    event["detail"]["userAgent"] = "Boto3/1.43.0 md/Botocore#1.43.0 ua/2.1 os/linux lang/python#3.13 vpce-remediator"
+    event["detail"]["userAgent"] = OWN_AGENT
+    event["detail"]["requestParameters"]["ModifyVpcEndpointRequest"] = {
+        "VpcEndpointId": "vpce-0123456789abcdef0",
+        "AddRouteTableId": {"tag": 1, "content": "rtb-07a8b9c0d1e2f3a4b"},
+    }
     assert targets(parse_api_call(event), KEY) == Targets(ignored="own_call")
+
+
+@pytest.mark.parametrize("name", ["modify_vpc_endpoint.json", "delete_vpc_endpoints.json"])
+def test_the_remediators_own_releases_are_reconciled_again(name):
+    # A subnet may have opted in while the release ran: the next reconcile puts back what it needs
+    event = load_event(name)  # the modify removes a route table
+    event["detail"]["userAgent"] = OWN_AGENT
+    assert targets(parse_api_call(event), KEY) == Targets(lookup=VPC_ENDPOINT, lookup_ids=("vpce-0123456789abcdef0",))
+
+
+def test_deleting_every_tag_of_a_subnet_removes_the_opt_in_tag_too():
+    event = load_event("delete_tags_subnet_opt_out.json")
+    del event["detail"]["requestParameters"]["tagSet"]
+    assert targets(parse_api_call(event), KEY).lookup_ids == ("subnet-0f1e2d3c4b5a69788",)
+    event["detail"]["requestParameters"]["tagSet"] = {"items": [{"key": "Name"}]}
+    assert targets(parse_api_call(event), KEY) == Targets(ignored="not_the_opt_in_tag")
+
+
+@pytest.mark.parametrize("code", ["Client.UnauthorizedOperation", "Server.InternalError", "Client.InvalidSubnetID.NotFound"])
+def test_a_delete_that_failed_for_another_reason_changed_nothing(code):
+    event = load_event("delete_subnet_refused.json")
+    event["detail"]["errorCode"] = code
+    assert targets(parse_api_call(event), KEY) == Targets(ignored="failed_call")
+
+
+def test_a_vpc_that_was_deleted_needs_nothing():
+    event = load_event("delete_vpc_refused.json")
+    del event["detail"]["errorCode"]
+    assert targets(parse_api_call(event), KEY) == Targets(ignored="deleted")
 
 
 def test_a_trigger_without_its_ids_is_an_invalid_event():

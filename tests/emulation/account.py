@@ -22,6 +22,7 @@ SAMPLE_SUBNET = "subnet-0f1e2d3c4b5a69788"
 SAMPLE_ROUTE_TABLE = "rtb-07a8b9c0d1e2f3a4b"
 SAMPLE_AZ = "eu-west-1a"
 SAMPLE_ENDPOINT = "vpce-0123456789abcdef0"
+SAMPLE_ASSOCIATION = "rtbassoc-0b1c2d3e4f5a6b7c8"
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -47,9 +48,16 @@ def sample_event(
     subnet: str | None = None,
     route_table: str | None = None,
     endpoint: str | None = None,
+    association: str | None = None,
 ) -> dict[str, Any]:
     """A file from events/ about the given resources (sample ids replaced), with fresh event ids."""
-    samples = {SAMPLE_VPC: vpc, SAMPLE_SUBNET: subnet, SAMPLE_ROUTE_TABLE: route_table, SAMPLE_ENDPOINT: endpoint}
+    samples = {
+        SAMPLE_VPC: vpc,
+        SAMPLE_SUBNET: subnet,
+        SAMPLE_ROUTE_TABLE: route_table,
+        SAMPLE_ENDPOINT: endpoint,
+        SAMPLE_ASSOCIATION: association,
+    }
     return _retarget(load_event(name), {old: new for old, new in samples.items() if new})
 
 
@@ -78,6 +86,7 @@ class Vpc:
     subnets: dict[str, str] = field(default_factory=dict)
     azs: dict[str, str] = field(default_factory=dict)
     route_tables: dict[str, str] = field(default_factory=dict)
+    associations: dict[str, str] = field(default_factory=dict)  # subnet name -> its explicit association
     _next_block: int = 0
 
     @classmethod
@@ -117,9 +126,9 @@ class Vpc:
             AvailabilityZone=az,
             TagSpecifications=[{"ResourceType": "subnet", "Tags": tags}],
         )["Subnet"]["SubnetId"]
-        if route_table is not None:
-            self.ec2.associate_route_table(RouteTableId=self.route_tables[route_table], SubnetId=subnet_id)
         self.subnets[name] = subnet_id
+        if route_table is not None:
+            self.associate(name, route_table)
         self.azs[name] = az
         return subnet_id
 
@@ -129,9 +138,36 @@ class Vpc:
     def route_table_event(self, name: str) -> dict[str, Any]:
         return route_table_created_event(self.id, self.route_tables[name])
 
+    def associate(self, subnet: str, route_table: str) -> str:
+        association = self.ec2.associate_route_table(RouteTableId=self.route_tables[route_table], SubnetId=self.subnets[subnet])
+        self.associations[subnet] = association["AssociationId"]
+        return self.associations[subnet]
+
     def association_event(self, subnet: str, route_table: str) -> dict[str, Any]:
-        """AssociateRouteTable, as CloudTrail records it: it names the route table and the subnet, not the VPC."""
-        return sample_event("associate_route_table.json", subnet=self.subnets[subnet], route_table=self.route_tables[route_table])
+        """AssociateRouteTable, as CloudTrail records it: it names the route table, the subnet and the new
+        association, not the VPC."""
+        return sample_event(
+            "associate_route_table.json",
+            subnet=self.subnets[subnet],
+            route_table=self.route_tables[route_table],
+            association=self.associations.get(subnet),
+        )
+
+    def opt_out(self, name: str) -> dict[str, Any]:
+        """Removes the opt-in tag from a subnet; returns the DeleteTags event."""
+        self.ec2.delete_tags(Resources=[self.subnets[name]], Tags=[{"Key": OPT_IN_KEY}])
+        return happening_now(sample_event("delete_tags_subnet_opt_out.json", subnet=self.subnets[name]))
+
+    def managed_endpoints(self) -> list[dict[str, Any]]:
+        """The remediator's endpoints in the VPC that are not deleted."""
+        mine = [e for e in self.endpoints() if {"Key": "managed-by", "Value": "vpce-remediator"} in e.get("Tags", [])]
+        return [e for e in mine if e["State"].lower() != "deleted"]
+
+    def managed_groups(self) -> list[str]:
+        groups = self.ec2.describe_security_groups(
+            Filters=[{"Name": "vpc-id", "Values": [self.id]}, {"Name": "tag:managed-by", "Values": ["vpce-remediator"]}]
+        )["SecurityGroups"]
+        return [g["GroupId"] for g in groups]
 
     def endpoints(self, service: str | None = None) -> list[dict[str, Any]]:
         found = self.ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [self.id]}])["VpcEndpoints"]

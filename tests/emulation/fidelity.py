@@ -76,6 +76,30 @@ Rules (error code, then why moto needs help):
    ``Fidelity.endpoints_on_default_group(vpc_id)`` lists the endpoints that
    use that group.
 
+9. Teardown order, as EC2 enforces it (moto checks only that a VPC has no
+   subnets and no route table but the main one):
+   - DeleteSubnet is refused while a network interface is in the subnet: an
+     interface endpoint's (one per subnet in its ``SubnetIds``, as EC2 keeps
+     them in step on Create/Modify), or any other ENI moto holds there;
+   - DeleteSecurityGroup is refused while an endpoint that is not deleted uses
+     the group;
+   - DeleteVpc is refused while an endpoint that is not deleted, or a security
+     group other than the default one, is left in it.
+   -> ``DependencyViolation`` "The subnet 'subnet-...' has dependencies and
+   cannot be deleted." / "resource sg-... has a dependent object" / "The vpc
+   'vpc-...' has dependencies and cannot be deleted."
+
+10. Network interfaces take time to go.  With ``Fidelity.eni_release_seconds``
+   above 0 (default 0: at once, as moto does), an interface endpoint deleted
+   by DeleteVpcEndpoints is ``deleting`` for that long (then ``deleted``), and
+   keeps its subnets and security groups in use meanwhile; a subnet removed
+   by ModifyVpcEndpoint ``RemoveSubnetIds`` stays in use as long.  Real EC2
+   takes from seconds to minutes.
+
+11. DeleteRouteTable takes the table off every gateway endpoint that lists
+   it, as EC2 does (moto keeps it there, and then fails the endpoint's
+   DeleteVpcEndpoints with InvalidRouteTableID.NotFound).
+
 Small normalisations that come with the rules: an omitted
 ``VpcEndpointType`` is stored as ``Gateway`` (the real default; moto stores
 None, leaves it out of Describe and then crashes in DeleteVpcEndpoints), and a
@@ -88,8 +112,9 @@ DeleteVpcEndpoints) runs under one re-entrant lock per ``enforce()``, so rule
 checks are atomic with the change they guard.
 
 Not covered: ModifyVpcEndpoint ``PrivateDnsEnabled`` (moto does not read the
-parameter at all), subnets/route tables from another VPC, endpoint lifecycle
-states (moto endpoints are ``available`` at once).
+parameter at all), subnets/route tables from another VPC, the states of a
+create or modify (moto endpoints are ``available`` at once), and the other
+resources that keep a VPC from being deleted (instances, gateways, ...).
 """
 
 from __future__ import annotations
@@ -98,17 +123,22 @@ import contextlib
 import functools
 import inspect
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models import ec2_backends
+from moto.ec2.models.route_tables import RouteBackend
+from moto.ec2.models.security_groups import SecurityGroupBackend
+from moto.ec2.models.subnets import SubnetBackend
 from moto.ec2.models.vpcs import VPCBackend
 
 __all__ = [
     "ConflictingPrivateDnsDomain",
     "DuplicateSubnetsInSameZone",
     "Fidelity",
+    "HasDependencies",
     "IdempotentParameterMismatch",
     "PrivateDnsNeedsVpcDnsAttributes",
     "RouteAlreadyExists",
@@ -165,6 +195,16 @@ class RouteAlreadyExists(EC2ClientError):
         )
 
 
+class HasDependencies(EC2ClientError):
+    def __init__(self, kind: str, resource_id: str) -> None:
+        message = (
+            f"resource {resource_id} has a dependent object"
+            if kind == "security group"
+            else f"The {kind} '{resource_id}' has dependencies and cannot be deleted."
+        )
+        super().__init__("DependencyViolation", message)
+
+
 class IdempotentParameterMismatch(EC2ClientError):
     def __init__(self) -> None:
         super().__init__(
@@ -179,13 +219,6 @@ class IdempotentParameterMismatch(EC2ClientError):
 
 # Endpoints in these states hold no DNS domain and no route.
 _GONE_STATES = frozenset({"deleted", "failed", "rejected"})
-
-_PATCHED = (
-    "create_vpc_endpoint",
-    "modify_vpc_endpoint",
-    "delete_vpc_endpoints",
-    "describe_vpc_endpoint_services",
-)
 
 
 def _kind(endpoint_type: str | None) -> str:
@@ -255,7 +288,8 @@ def _unique(items: Iterable[str] | None) -> list[str]:
 class Fidelity:
     """State and rule checks for one ``enforce()`` block.
 
-    Public API: ``restrict_service_azs`` and ``endpoints_on_default_group``.
+    Public API: ``restrict_service_azs``, ``endpoints_on_default_group`` and
+    ``eni_release_seconds``.
     """
 
     def __init__(self) -> None:
@@ -263,6 +297,10 @@ class Fidelity:
         self._service_azs: dict[str, tuple[str, ...]] = {}
         # (account, region, token) -> (fingerprint, endpoint object)
         self._tokens: dict[tuple[str, str, str], tuple[tuple, Any]] = {}
+        # Rule 10: how long network interfaces take to go, and those still going:
+        # (gone at, subnet ids, security group ids, the deleting endpoint or None).
+        self.eni_release_seconds = 0.0
+        self._releasing: list[tuple[float, frozenset[str], frozenset[str], Any]] = []
 
     # ---- public -----------------------------------------------------------
 
@@ -302,6 +340,83 @@ class Fidelity:
         with self._lock:
             self._service_azs.clear()
             self._tokens.clear()
+            self._releasing.clear()
+
+    # ---- rules 9 and 10 -----------------------------------------------------
+
+    def _tick(self) -> None:
+        """Network interfaces whose time is up are gone; an endpoint that had them is deleted."""
+        now = time.monotonic()
+        for entry in [e for e in self._releasing if e[0] <= now]:
+            self._releasing.remove(entry)
+            if entry[3] is not None:
+                entry[3].state = "deleted"
+
+    def _release_later(self, subnets: Iterable[str], groups: Iterable[str], endpoint: Any = None) -> None:
+        if self.eni_release_seconds > 0:
+            entry = (time.monotonic() + self.eni_release_seconds, frozenset(subnets), frozenset(groups), endpoint)
+            self._releasing.append(entry)
+            if endpoint is not None:
+                endpoint.state = "deleting"
+
+    def _in_use(self, backend: Any) -> tuple[set[str], set[str]]:
+        """(subnets with a network interface in them, security groups an endpoint uses)."""
+        self._tick()
+        subnets: set[str] = set()
+        groups: set[str] = set()
+        endpoint_enis: set[str] = set()
+        for endpoint in list(backend.vpc_end_points.values()):
+            endpoint_enis.update(endpoint.network_interface_ids or [])
+            if _live(endpoint) and _kind(endpoint.vpc_endpoint_type) == "interface":
+                subnets.update(endpoint.subnet_ids or [])
+                groups.update(endpoint.security_group_ids or [])
+        for eni_id, eni in list(backend.enis.items()):
+            if eni_id not in endpoint_enis and getattr(eni, "subnet", None) is not None:
+                subnets.add(eni.subnet.id)
+        for _, going_subnets, going_groups, _ in self._releasing:
+            subnets |= going_subnets
+            groups |= going_groups
+        return subnets, groups
+
+    def _delete_subnet(self, original: Any, backend: Any, args: tuple, kwargs: dict) -> Any:
+        with self._lock:
+            subnet_id = _bind(original, backend, args, kwargs)["subnet_id"]
+            if subnet_id in self._in_use(backend)[0]:
+                raise HasDependencies("subnet", subnet_id)
+            return original(backend, *args, **kwargs)
+
+    def _delete_security_group(self, original: Any, backend: Any, args: tuple, kwargs: dict) -> Any:
+        with self._lock:
+            group_id = _bind(original, backend, args, kwargs).get("group_id")
+            if group_id and group_id in self._in_use(backend)[1]:
+                raise HasDependencies("security group", group_id)
+            return original(backend, *args, **kwargs)
+
+    def _delete_vpc(self, original: Any, backend: Any, args: tuple, kwargs: dict) -> Any:
+        with self._lock:
+            vpc_id = _bind(original, backend, args, kwargs)["vpc_id"]
+            self._tick()
+            endpoints = [
+                e for e in list(backend.vpc_end_points.values()) if e.vpc_id == vpc_id and str(e.state).lower() != "deleted"
+            ]
+            groups = [g for g in backend.groups.get(vpc_id, {}).values() if g.name != "default"]
+            if endpoints or groups:
+                raise HasDependencies("vpc", vpc_id)
+            return original(backend, *args, **kwargs)
+
+    def _delete_route_table(self, original: Any, backend: Any, args: tuple, kwargs: dict) -> Any:
+        with self._lock:
+            route_table_id = _bind(original, backend, args, kwargs)["route_table_id"]
+            result = original(backend, *args, **kwargs)
+            for endpoint in list(backend.vpc_end_points.values()):
+                if route_table_id in (endpoint.route_table_ids or []):
+                    endpoint.route_table_ids = [t for t in endpoint.route_table_ids if t != route_table_id]
+            return result
+
+    def _describe_endpoints(self, original: Any, backend: Any, args: tuple, kwargs: dict) -> Any:
+        with self._lock:
+            self._tick()
+            return original(backend, *args, **kwargs)
 
     def _check_subnet_zones(self, service_name: str, subnets: list[Any]) -> None:
         allowed = self._service_azs.get(service_name)
@@ -467,7 +582,10 @@ class Fidelity:
                 )
                 dropped_route_tables = [r for r in remove_route_tables if r in current and r not in add_route_tables]
 
+            kept = set(endpoint.subnet_ids or [])
             result = original(backend, **a)
+            # Rule 10: the interfaces of removed subnets take their time to go.
+            self._release_later(kept - set(endpoint.subnet_ids or []), endpoint.security_group_ids or [])
 
             # Rule 7: keep the prefix-list routes in step.
             prefix_list_id = getattr(endpoint, "destination_prefix_list_id", None)
@@ -494,7 +612,13 @@ class Fidelity:
 
     def _delete(self, original: Any, backend: Any, args: tuple, kwargs: dict) -> Any:
         with self._lock:
-            return original(backend, *args, **kwargs)
+            ids = _bind(original, backend, args, kwargs).get("vpce_ids") or []
+            going = [backend.vpc_end_points[i] for i in ids if i in backend.vpc_end_points and _live(backend.vpc_end_points[i])]
+            result = original(backend, *args, **kwargs)
+            for endpoint in going:  # Rule 10
+                if _kind(endpoint.vpc_endpoint_type) == "interface":
+                    self._release_later(endpoint.subnet_ids or [], endpoint.security_group_ids or [], endpoint)
+            return result
 
     # Rule 2 on DescribeVpcEndpointServices.
     def _describe_services(self, original: Any, backend: Any, args: tuple, kwargs: dict) -> Any:
@@ -531,15 +655,19 @@ _install_lock = threading.Lock()
 _active: Fidelity | None = None
 
 _HANDLERS = {
-    "create_vpc_endpoint": Fidelity._create,
-    "modify_vpc_endpoint": Fidelity._modify,
-    "delete_vpc_endpoints": Fidelity._delete,
-    "describe_vpc_endpoint_services": Fidelity._describe_services,
+    (VPCBackend, "create_vpc_endpoint"): Fidelity._create,
+    (VPCBackend, "modify_vpc_endpoint"): Fidelity._modify,
+    (VPCBackend, "delete_vpc_endpoints"): Fidelity._delete,
+    (VPCBackend, "describe_vpc_endpoints"): Fidelity._describe_endpoints,
+    (VPCBackend, "describe_vpc_endpoint_services"): Fidelity._describe_services,
+    (VPCBackend, "delete_vpc"): Fidelity._delete_vpc,
+    (RouteBackend, "delete_route_table"): Fidelity._delete_route_table,
+    (SubnetBackend, "delete_subnet"): Fidelity._delete_subnet,
+    (SecurityGroupBackend, "delete_security_group"): Fidelity._delete_security_group,
 }
 
 
-def _wrap(fidelity: Fidelity, name: str, original: Any) -> Any:
-    handler = _HANDLERS[name]
+def _wrap(fidelity: Fidelity, handler: Any, original: Any) -> Any:
 
     @functools.wraps(original)
     def patched(backend: Any, *args: Any, **kwargs: Any) -> Any:
@@ -564,15 +692,15 @@ def enforce() -> Iterator[Fidelity]:
         if _active is not None:
             raise RuntimeError("fidelity.enforce() is already active")
         fidelity = Fidelity()
-        originals = {name: VPCBackend.__dict__[name] for name in _PATCHED}
-        for name, original in originals.items():
-            setattr(VPCBackend, name, _wrap(fidelity, name, original))
+        originals = {(cls, name): cls.__dict__[name] for cls, name in _HANDLERS}
+        for (cls, name), original in originals.items():
+            setattr(cls, name, _wrap(fidelity, _HANDLERS[cls, name], original))
         _active = fidelity
     try:
         yield fidelity
     finally:
         with _install_lock:
-            for name, original in originals.items():
-                setattr(VPCBackend, name, original)
+            for (cls, name), original in originals.items():
+                setattr(cls, name, original)
             _active = None
             fidelity._clear()

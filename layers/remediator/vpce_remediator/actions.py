@@ -62,6 +62,10 @@ class Action:
     on_endpoint: ClassVar[bool] = False
     on_security_group: ClassVar[bool] = False
     creates_endpoint: ClassVar[bool] = False
+    # Takes something the remediator made away (Prune=own); report mode proposes it as would_release.
+    releases: ClassVar[bool] = False
+    # Its own bookkeeping (leaving marks): logged, not a change to count or announce.
+    bookkeeping: ClassVar[bool] = False
 
     def describe(self) -> dict[str, Any]:
         """Log fields: the action's inputs plus its kind."""
@@ -156,6 +160,121 @@ class AddSubnets(Action):
     on_endpoint: ClassVar[bool] = True
 
 
+# --- releases (Prune=own): only what the remediator created, only what no opted-in subnet needs ---
+
+
+@dataclass(frozen=True)
+class DetachRouteTables(Action):
+    """Route tables no opted-in subnet needing the service uses, off one of the remediator's gateway endpoints."""
+
+    endpoint_id: str
+    service: str
+    route_table_ids: tuple[str, ...]
+    why: str
+    kind: ClassVar[str] = "detach_route_tables"
+    permissions: ClassVar[tuple[str, ...]] = ("ec2:ModifyVpcEndpoint",)
+    applied: ClassVar[Outcome] = Outcome.RELEASED
+    audit_state: ClassVar[str] = "would release"
+    on_endpoint: ClassVar[bool] = True
+    releases: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class RemoveSubnets(Action):
+    """AZs no opted-in subnet needing the service occupies, off one of the remediator's interface endpoints."""
+
+    endpoint_id: str
+    service: str
+    subnet_ids: tuple[str, ...]
+    why: str
+    kind: ClassVar[str] = "remove_subnets"
+    permissions: ClassVar[tuple[str, ...]] = ("ec2:ModifyVpcEndpoint",)
+    applied: ClassVar[Outcome] = Outcome.RELEASED
+    audit_state: ClassVar[str] = "would release"
+    billed_per_az: ClassVar[bool] = True
+    on_endpoint: ClassVar[bool] = True
+    releases: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class MoveSubnets(Action):
+    """The remediator's ENIs out of leaving subnets, into another opted-in subnet of the same AZ, in one call."""
+
+    endpoint_id: str
+    service: str
+    removed_subnet_ids: tuple[str, ...]
+    subnet_ids: tuple[str, ...]  # the subnets that take over, one per AZ
+    why: str
+    kind: ClassVar[str] = "move_subnets"
+    permissions: ClassVar[tuple[str, ...]] = ("ec2:ModifyVpcEndpoint",)
+    applied: ClassVar[Outcome] = Outcome.MOVED
+    audit_state: ClassVar[str] = "would move"
+    on_endpoint: ClassVar[bool] = True
+    releases: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class DeleteEndpoint(Action):
+    """One of the remediator's endpoints that nothing needs any more."""
+
+    endpoint_id: str
+    service: str
+    endpoint_type: str
+    subnet_ids: tuple[str, ...]  # interface: the AZs it served (what deleting it saves)
+    why: str
+    kind: ClassVar[str] = "delete_endpoint"
+    permissions: ClassVar[tuple[str, ...]] = ("ec2:DeleteVpcEndpoints",)
+    applied: ClassVar[Outcome] = Outcome.DELETED
+    audit_state: ClassVar[str] = "would delete"
+    billed_per_az: ClassVar[bool] = True
+    on_endpoint: ClassVar[bool] = True
+    releases: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class DeleteSecurityGroup(Action):
+    """The remediator's security group once no endpoint uses it (deleted ones included: EC2 frees a
+    group only when the endpoint's network interfaces are gone)."""
+
+    group_id: str
+    why: str
+    kind: ClassVar[str] = "delete_security_group"
+    permissions: ClassVar[tuple[str, ...]] = ("ec2:DeleteSecurityGroup",)
+    applied: ClassVar[Outcome] = Outcome.DELETED
+    audit_state: ClassVar[str] = "would delete"
+    on_security_group: ClassVar[bool] = True
+    releases: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class MarkLeaving(Action):
+    """Remembers, on the remediator's own endpoints, that a subnet is leaving until ``until``."""
+
+    endpoint_ids: tuple[str, ...]
+    subnet_id: str
+    until: str  # ISO 8601 UTC
+    kind: ClassVar[str] = "mark_leaving"
+    permissions: ClassVar[tuple[str, ...]] = ("ec2:CreateTags",)
+    applied: ClassVar[Outcome] = Outcome.MARKED
+    audit_state: ClassVar[str] = "would mark"
+    releases: ClassVar[bool] = True
+    bookkeeping: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class ForgetLeaving(Action):
+    """Drops leaving marks that expired or whose subnet is gone (a resource holds at most 50 tags)."""
+
+    endpoint_ids: tuple[str, ...]
+    subnet_ids: tuple[str, ...]
+    kind: ClassVar[str] = "forget_leaving"
+    permissions: ClassVar[tuple[str, ...]] = ("ec2:DeleteTags",)
+    applied: ClassVar[Outcome] = Outcome.UNMARKED
+    audit_state: ClassVar[str] = "would unmark"
+    releases: ClassVar[bool] = True
+    bookkeeping: ClassVar[bool] = True
+
+
 BY_KIND: dict[str, type[Action]] = {}
 
 ALL_ACTIONS: tuple[type[Action], ...] = (
@@ -165,6 +284,13 @@ ALL_ACTIONS: tuple[type[Action], ...] = (
     AttachRouteTables,
     CreateInterfaceEndpoint,
     AddSubnets,
+    DetachRouteTables,
+    RemoveSubnets,
+    MoveSubnets,
+    DeleteEndpoint,
+    DeleteSecurityGroup,
+    MarkLeaving,
+    ForgetLeaving,
 )
 
 BY_KIND.update({action.kind: action for action in ALL_ACTIONS})

@@ -1,7 +1,9 @@
-"""Writes: the only module that changes anything. Additive and idempotent by construction.
+"""Writes: the only module that changes anything, each write idempotent.
 
 Creates carry a ClientToken derived from their inputs, so a create retried after a lost response
-returns the endpoint the first attempt made. Nothing here deletes, detaches or revokes.
+returns the endpoint the first attempt made. Releases (Prune=own) touch only what the plan found
+tagged as the remediator's; one whose target another writer already removed is a conflict (re-read
+and re-plan), and a security group EC2 still sees in use is kept for a later reconcile.
 """
 
 from __future__ import annotations
@@ -22,7 +24,15 @@ from vpce_remediator.actions import (
     CreateGatewayEndpoint,
     CreateInterfaceEndpoint,
     CreateSecurityGroup,
+    DeleteEndpoint,
+    DeleteSecurityGroup,
+    DetachRouteTables,
+    ForgetLeaving,
+    MarkLeaving,
+    MoveSubnets,
+    RemoveSubnets,
 )
+from vpce_remediator.models import LEAVING_TAG_PREFIX
 from vpce_remediator.vocabulary import EndpointState, EndpointType, Outcome
 
 # Another writer got there first (Outcome.CONFLICT): the caller re-reads the VPC and plans again.
@@ -36,6 +46,8 @@ _CONFLICT_CODES = frozenset(
     }
 )
 _MAX_RESTORES = 10
+# A release whose target is already gone: someone else got there first.
+_GONE_CODES = frozenset({"InvalidVpcEndpointId.NotFound", "InvalidVpcEndpoint.NotFound", "InvalidGroup.NotFound"})
 
 
 @dataclass(frozen=True)
@@ -65,7 +77,8 @@ def apply_actions(
     endpoint is live; those creates use a token of their full inputs instead.
     """
     if dry_run:
-        return [Change(a, Outcome.WOULD_CHANGE) for a in actions]
+        # Its own bookkeeping is no change to propose: report mode marks nothing.
+        return [Change(a, Outcome.WOULD_RELEASE if a.releases else Outcome.WOULD_CHANGE) for a in actions if not a.bookkeeping]
     outcomes: list[Change] = []
     group_id: str | None = None  # the group a CreateSecurityGroup in this run made
     for action in actions:
@@ -79,14 +92,22 @@ def apply_actions(
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code, message = error.get("Code", "Unknown"), error.get("Message", str(exc))
-            result = Outcome.CONFLICT if is_conflict(code, message) else Outcome.FAILED
-            outcome = Change(action, result, error_code=code, error=message)
+            outcome = Change(action, _refused(action, code, message), error_code=code, error=message)
         if isinstance(action, CreateSecurityGroup) and outcome.result == Outcome.CREATED:
             group_id = outcome.resource_id
         outcomes.append(outcome)
         if outcome.result == Outcome.CONFLICT:
             break
     return outcomes
+
+
+def _refused(action: Action, code: str, message: str) -> Outcome:
+    if is_conflict(code, message) or (action.releases and code in _GONE_CODES):
+        return Outcome.CONFLICT
+    if isinstance(action, DeleteSecurityGroup) and code == "DependencyViolation":
+        # Still in use: by an endpoint whose network interfaces EC2 is deleting, or by someone's ENI.
+        return Outcome.KEPT
+    return Outcome.FAILED
 
 
 def _token(action: CreateGatewayEndpoint | CreateInterfaceEndpoint, stale: frozenset[str], **extra: str) -> str:
@@ -122,7 +143,42 @@ def _apply(ec2: Any, action: Action, group_id: str | None, stale: frozenset[str]
     if isinstance(action, AddSubnets):
         ec2.modify_vpc_endpoint(VpcEndpointId=action.endpoint_id, AddSubnetIds=list(action.subnet_ids))
         return Change(action, action.applied, action.endpoint_id)
-    raise TypeError(f"unknown action {type(action).__name__}")
+    return _release(ec2, action)
+
+
+def _release(ec2: Any, action: Action) -> Change:
+    if isinstance(action, DetachRouteTables):
+        ec2.modify_vpc_endpoint(VpcEndpointId=action.endpoint_id, RemoveRouteTableIds=list(action.route_table_ids))
+    elif isinstance(action, RemoveSubnets):
+        ec2.modify_vpc_endpoint(VpcEndpointId=action.endpoint_id, RemoveSubnetIds=list(action.subnet_ids))
+    elif isinstance(action, MoveSubnets):
+        # One call: the AZ is never without an ENI for longer than EC2 takes to make the new one.
+        ec2.modify_vpc_endpoint(
+            VpcEndpointId=action.endpoint_id,
+            RemoveSubnetIds=list(action.removed_subnet_ids),
+            AddSubnetIds=list(action.subnet_ids),
+        )
+    elif isinstance(action, DeleteEndpoint):
+        unsuccessful = ec2.delete_vpc_endpoints(VpcEndpointIds=[action.endpoint_id]).get("Unsuccessful", [])
+        if unsuccessful:
+            error = unsuccessful[0].get("Error", {})
+            raise ClientError(
+                {"Error": {"Code": error.get("Code", "Unknown"), "Message": error.get("Message", "")}}, "DeleteVpcEndpoints"
+            )
+    elif isinstance(action, DeleteSecurityGroup):
+        ec2.delete_security_group(GroupId=action.group_id)
+        return Change(action, action.applied, action.group_id)
+    elif isinstance(action, MarkLeaving):
+        tags = [{"Key": LEAVING_TAG_PREFIX + action.subnet_id, "Value": action.until}]
+        ec2.create_tags(Resources=list(action.endpoint_ids), Tags=tags)
+        return Change(action, action.applied)
+    elif isinstance(action, ForgetLeaving):
+        tags = [{"Key": LEAVING_TAG_PREFIX + s} for s in action.subnet_ids]
+        ec2.delete_tags(Resources=list(action.endpoint_ids), Tags=tags)
+        return Change(action, action.applied)
+    else:
+        raise TypeError(f"unknown action {type(action).__name__}")
+    return Change(action, action.applied, action.endpoint_id)
 
 
 def _policy(document: str | None) -> dict[str, str]:

@@ -15,9 +15,22 @@ from vpce_remediator.policy import SERVICE_NAME
 MAX_SETTLE_SECONDS = 900
 
 
+# How long a subnet whose delete EC2 refused stays leaving, at least and by default: longer than
+# Terraform's DeleteSubnet retries (20 minutes), short enough that a refusal for another reason
+# (someone else's ENI) does not keep the subnet without its endpoints for long.
+MIN_TEARDOWN_GRACE_SECONDS = 300
+DEFAULT_TEARDOWN_GRACE_SECONDS = 1800
+MAX_TEARDOWN_GRACE_SECONDS = 43200
+
+
 class Mode(StrEnum):
     REMEDIATE = "remediate"
     REPORT = "report"
+
+
+class Prune(StrEnum):
+    OWN = "own"  # release what the remediator made once no opted-in subnet needs it
+    OFF = "off"  # only ever add
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,11 @@ class Settings:
     settle_seconds: int = 0
     # The FIFO queue holding each VPC's settle window (one message group per VPC); empty: none.
     settle_queue_url: str = ""
+    prune: Prune = Prune.OWN
+    # A subnet whose DeleteSubnet EC2 refused is leaving for this long after the first refusal.
+    teardown_grace_seconds: int = DEFAULT_TEARDOWN_GRACE_SECONDS
+    # While a release waits for EC2 (a deleted endpoint's ENIs), the VPC is checked again this often.
+    release_recheck_seconds: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -47,6 +65,11 @@ class Settings:
             mode = Mode(mode_value)
         except ValueError as exc:
             raise ConfigError(f"MODE must be 'remediate' or 'report', got {mode_value!r}") from exc
+        prune_value = env.get("PRUNE", Prune.OWN.value).strip().lower()
+        try:
+            prune = Prune(prune_value)
+        except ValueError as exc:
+            raise ConfigError(f"PRUNE must be 'own' or 'off', got {prune_value!r}") from exc
         return cls(
             opt_in_tag_key=key,
             gateway_services=_services(env, "GATEWAY_SERVICES"),
@@ -57,6 +80,15 @@ class Settings:
             endpoint_az_hour_usd=_price(env, "ENDPOINT_AZ_HOUR_USD", 0.01),
             settle_seconds=_bounded(env, "SETTLE_SECONDS", 0, MAX_SETTLE_SECONDS),
             settle_queue_url=env.get("SETTLE_QUEUE_URL", "").strip(),
+            prune=prune,
+            teardown_grace_seconds=_bounded(
+                env,
+                "TEARDOWN_GRACE_SECONDS",
+                DEFAULT_TEARDOWN_GRACE_SECONDS,
+                MAX_TEARDOWN_GRACE_SECONDS,
+                MIN_TEARDOWN_GRACE_SECONDS,
+            ),
+            release_recheck_seconds=_bounded(env, "RELEASE_RECHECK_SECONDS", 30, 300, 1),
         )
 
 
@@ -78,10 +110,10 @@ def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
     return int(value)
 
 
-def _bounded(env: Mapping[str, str], name: str, default: int, maximum: int) -> int:
+def _bounded(env: Mapping[str, str], name: str, default: int, maximum: int, minimum: int = 0) -> int:
     value = _seconds(env, name, default)
-    if value > maximum:
-        raise ConfigError(f"{name} must be at most {maximum} seconds, got {value}")
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name} must be {minimum} to {maximum} seconds, got {value}")
     return value
 
 

@@ -40,6 +40,8 @@ def converge(plan: Plan, deps: Dependencies, replan: Callable[[str], Plan], summ
         summary.changes.update(c.result for c in changes if c.result != Outcome.CONFLICT)
         summary.failures += [f"{c.action.kind} in {plan.vpc_id}: {c.error_code}" for c in changes if c.result == Outcome.FAILED]
         conflicts = [c for c in changes if c.result == Outcome.CONFLICT]
+        if (plan.awaiting_ec2 or any(c.result == Outcome.KEPT for c in changes)) and plan.vpc_id not in summary.awaiting:
+            summary.awaiting.append(plan.vpc_id)
         if not conflicts:
             return
         # A token EC2 remembers for an endpoint that is gone: the next create uses one of its inputs.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,17 @@ class Dependencies:
     vpc_of: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What the calls a reconcile covers ask of it, besides reading the VPC afresh."""
+
+    leaving: Mapping[str, float] = field(default_factory=dict)  # subnet -> until: deletes EC2 refused
+    releases_only: bool = False  # a prompt window: release, add nothing (that waits for the settle window)
+    # Read the VPC details to find the remediator's group even when no endpoint names it any more: EC2
+    # refused to delete the VPC, or a recheck (its endpoints deleted, the group perhaps left).
+    find_group: bool = False
+
+
 @dataclass
 class Summary:
     """What a reconcile found and did, over every VPC and re-plan."""
@@ -38,6 +49,15 @@ class Summary:
     changes: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)  # every change record, for metrics and events
+    # VPCs with a release that waits for EC2 to finish another (settle.recheck).
+    awaiting: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"vpcs": self.vpcs, "findings": dict(self.findings), "changes": dict(self.changes), "failures": self.failures}
+        awaiting = {"awaiting_ec2": self.awaiting} if self.awaiting else {}
+        return {
+            "vpcs": self.vpcs,
+            "findings": dict(self.findings),
+            "changes": dict(self.changes),
+            "failures": self.failures,
+            **awaiting,
+        }

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from vpce_remediator import MANAGED_BY_KEY, MANAGED_BY_VALUE
 from vpce_remediator.vocabulary import EndpointState
+
+# A subnet whose delete EC2 refused is remembered as leaving, until the time in the tag's value, by a tag
+# on the remediator's own endpoints in its VPC: "vpce-remediator/leaving/<subnet id>" = ISO 8601 UTC.
+LEAVING_TAG_PREFIX = "vpce-remediator/leaving/"
 
 
 @dataclass(frozen=True)
@@ -50,10 +55,23 @@ class Endpoint:
     route_table_ids: frozenset[str] = frozenset()
     subnet_ids: frozenset[str] = frozenset()
     private_dns: bool = False
+    tags: Mapping[str, str] = field(default_factory=dict)
+    # Security group id -> name (interface endpoints).
+    groups: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def live(self) -> bool:
         return EndpointState.is_live(self.state)
+
+    @property
+    def managed(self) -> bool:
+        """Created by the remediator: the only endpoints it may ever take anything from."""
+        return self.tags.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE
+
+    @property
+    def leaving_marks(self) -> dict[str, str]:
+        """Subnet id -> until (ISO 8601), from the leaving tags it carries."""
+        return {k[len(LEAVING_TAG_PREFIX) :]: v for k, v in self.tags.items() if k.startswith(LEAVING_TAG_PREFIX)}
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ endpoint carrying all its route tables or subnets, and one modify per endpoint t
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,6 +23,7 @@ from vpce_remediator.actions import (
 )
 from vpce_remediator.models import Endpoint, RouteTable, ServiceCatalog, Subnet, VpcSnapshot
 from vpce_remediator.policy import Policy, PolicySet, ServiceOptions
+from vpce_remediator.release import Need, awaiting_ec2, leaving_subnets, plan_releases
 from vpce_remediator.vocabulary import EndpointType, Note, Reason, Status
 
 
@@ -52,6 +53,13 @@ class Plan:
     # True when an interface endpoint must be created but the snapshot lacks VpcDetails:
     # the caller reads them and plans again (they cost four calls, so only when needed).
     needs_details: bool = False
+    # A release waits for EC2 to finish another (an endpoint of the remediator's still being deleted):
+    # the VPC is checked again shortly (settle.recheck).
+    awaiting_ec2: bool = False
+
+    @property
+    def releases(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.releases)
 
     @property
     def noncompliant(self) -> tuple[Finding, ...]:
@@ -65,25 +73,61 @@ class _Eligible:
     policy: Policy
 
 
-def plan_vpc(snapshot: VpcSnapshot, policies: PolicySet, catalog: ServiceCatalog, opt_in_tag_key: str) -> Plan:
+def plan_vpc(
+    snapshot: VpcSnapshot,
+    policies: PolicySet,
+    catalog: ServiceCatalog,
+    opt_in_tag_key: str,
+    *,
+    prune: bool = False,
+    now: float = 0.0,
+    newly_leaving: Mapping[str, float] | None = None,
+    releases_only: bool = False,
+) -> Plan:
+    """``prune``: also plan the releases (Prune=own). ``newly_leaving``: subnet id -> until, the subnets
+    whose delete EC2 refused in the calls this reconcile covers; with the unexpired marks on the
+    remediator's own endpoints (at ``now``), they are leaving: nothing is added to them, and its ENIs
+    move out of them. ``releases_only``: a prompt reconcile, which takes away and adds nothing (what
+    is missing waits for the settle window), and tells only the decisions about what it releases."""
     findings: list[Finding] = []
-    eligible = _eligible_subnets(snapshot, policies, opt_in_tag_key, findings)
-    actions: list[Action] = []
+    new = dict(newly_leaving or {}) if prune else {}
+    leaving = leaving_subnets(snapshot, new, now) if prune else {}
+    eligible = _eligible_subnets(snapshot, policies, opt_in_tag_key, findings, leaving)
+    gateway_actions: list[Action] = []
     for service in _required(eligible, lambda p: p.gateway_services):
         users = [e for e in eligible if service in e.policy.gateway_services]
-        actions += _plan_gateway(snapshot, catalog, service, users, findings)
+        gateway_actions += _plan_gateway(snapshot, catalog, service, users, findings)
     interface_actions: list[Action] = []
     for service in _required(eligible, lambda p: p.interface_services):
         users = [e for e in eligible if service in e.policy.interface_services]
         interface_actions += _plan_interface(snapshot, catalog, service, users, findings)
-    if any(isinstance(a, CreateInterfaceEndpoint) for a in interface_actions):
-        if snapshot.details is None:
-            return Plan(snapshot.vpc_id, needs_details=True)
-        interface_actions = _settle_interface_creates(snapshot, eligible, catalog, interface_actions, findings)
-    return Plan(snapshot.vpc_id, tuple(findings), tuple(actions + interface_actions))
+    adds = gateway_actions + interface_actions
+    # An endpoint still to be created needs the remediator's group: it is not released meanwhile.
+    creates_interface = any(isinstance(a, CreateInterfaceEndpoint) for a in interface_actions)
+    actions: list[Action] = []
+    if not releases_only:
+        if creates_interface:
+            if snapshot.details is None:
+                return Plan(snapshot.vpc_id, needs_details=True)
+            interface_actions = _settle_interface_creates(snapshot, eligible, catalog, interface_actions, findings)
+        actions = gateway_actions + interface_actions
+    if prune:
+        unknown = [i for i, f in enumerate(findings) if f.reason == Reason.UNKNOWN_POLICY]
+        if unknown:
+            # What a subnet on an unknown policy needs is unknown: release nothing in its VPC.
+            for i in unknown:
+                findings[i] = replace(findings[i], note=Note.RELEASES_HELD)
+        else:
+            needs = [Need(e.subnet, e.route_table.id, e.policy.gateway_services, e.policy.interface_services) for e in eligible]
+            actions += plan_releases(snapshot, catalog, needs, leaving, new, now, adds, keep_group=creates_interface)
+    if releases_only:
+        findings = [f for f in findings if f.reason == Reason.SUBNET_LEAVING or f.note == Note.RELEASES_HELD]
+    return Plan(snapshot.vpc_id, tuple(findings), tuple(actions), awaiting_ec2=prune and awaiting_ec2(snapshot))
 
 
-def _eligible_subnets(snapshot: VpcSnapshot, policies: PolicySet, key: str, findings: list[Finding]) -> list[_Eligible]:
+def _eligible_subnets(
+    snapshot: VpcSnapshot, policies: PolicySet, key: str, findings: list[Finding], leaving: Mapping[str, float]
+) -> list[_Eligible]:
     eligible = []
     for subnet in sorted(snapshot.subnets, key=lambda s: s.id):
 
@@ -92,6 +136,9 @@ def _eligible_subnets(snapshot: VpcSnapshot, policies: PolicySet, key: str, find
 
         if key not in subnet.tags:
             findings.append(skipped(Reason.NOT_OPTED_IN))
+            continue
+        if subnet.id in leaving:
+            findings.append(skipped(Reason.SUBNET_LEAVING, policy=subnet.tags[key]))
             continue
         policy = policies.resolve(subnet.tags[key])
         if policy is None:

@@ -14,15 +14,16 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from vpce_remediator import settle_queue
+from vpce_remediator.config import Prune
 from vpce_remediator.converge import converge
-from vpce_remediator.dependencies import Dependencies, Summary
+from vpce_remediator.dependencies import Dependencies, Scope, Summary
 from vpce_remediator.errors import InvalidEvent, RemediationFailed
 from vpce_remediator.events import QueueMessage, parse_api_call, parse_queue_batch
 from vpce_remediator.models import ServiceCatalog, VpcSnapshot
 from vpce_remediator.plan import Plan, plan_vpc
 from vpce_remediator.policy import PolicySet
-from vpce_remediator.settle import Call, Fold, Wait, Window, decide, iso, parse_window, retry_after
-from vpce_remediator.snapshot import read_details, read_snapshots, vpcs_of
+from vpce_remediator.settle import Call, Fold, Wait, Window, decide, iso, parse_window, recheck, retry_after
+from vpce_remediator.snapshot import endpoints_serving_nothing, read_details, read_snapshots, vpcs_of
 from vpce_remediator.telemetry import EventsNotPublished
 from vpce_remediator.triggers import targets
 from vpce_remediator.vocabulary import Record, Status, Trigger
@@ -34,39 +35,45 @@ SUMMARY = Record.SUMMARY
 
 
 def handle_event(event: Any, deps: Dependencies) -> dict[str, Any]:
-    """Resolves a CloudTrail call to the VPCs it touches and queues it in each VPC's settle window.
-    Bad input is logged and dropped, not retried; a lookup or a send that fails raises, so Lambda
-    retries the event and then keeps it."""
+    """Resolves a CloudTrail call to the VPCs it touches and queues it in each VPC's settle window (and,
+    for a delete EC2 refused, in its prompt window too). Bad input is logged and dropped, not retried;
+    a lookup or a send that fails raises, so Lambda retries the event and then keeps it."""
     log = deps.logger
     _correlate(log, Trigger.EVENT)
     try:
         call = parse_api_call(event)
         _correlate(log, Trigger.EVENT, call.event_id, call.event_name, call.principal_arn)
-        if call.error_code:
-            # The rules exclude failed calls; one that slips through changed nothing.
-            return _ignored(log, "failed_call", error_code=call.error_code)
         target = targets(call, deps.settings.opt_in_tag_key)
     except InvalidEvent as exc:
         return _invalid(deps, exc)
     if target.ignored:
-        return _ignored(log, target.ignored)
+        return _ignored(log, target.ignored, **({"error_code": call.error_code} if call.error_code else {}))
     deps.vpc_of.update(target.learned)
+    prompt_only = False
     with _failing(deps, "intake failed"):
-        vpc_ids = target.vpc_ids or _lookup(deps, target.lookup, target.lookup_ids)
+        vpc_ids = target.vpc_ids or _lookup(deps, target.lookup, target.lookup_ids, describe=not target.deletes)
+        if not vpc_ids and target.deletes:
+            # Deleted, and not remembered: only where one of the remediator's endpoints serves nothing
+            # any more is there something to release (at once; the sweep covers the rest).
+            vpc_ids, prompt_only = endpoints_serving_nothing(deps.ec2), True
         if not vpc_ids:
             # The call named resources that are gone: nothing to read, nothing to do.
             log.info(SUMMARY, extra={"record": SUMMARY, "vpcs": [], "reason": "resources_gone"})
             return {"status": "ok", "vpcs": [], "reason": "resources_gone"}
-        pending = Call(call.event_id, call.event_name, call.event_time, call.principal_arn)
+        deps.vpc_of.update(dict.fromkeys(target.remembered, vpc_ids[0]))
+        pending = Call(call.event_id, call.event_name, call.event_time, call.principal_arn, target.refused)
+        lanes = (True,) if prompt_only else (False, True) if target.refused else (False,)
         for vpc_id in vpc_ids:
-            settle_queue.send(deps.sqs(), deps.settings.settle_queue_url, Window(vpc_id, (pending,)))
-    due = iso(pending.event_time + deps.settings.settle_seconds)
-    log.info("queued", extra={"record": SUMMARY, "vpcs": list(vpc_ids), "settle_due": due})
-    return {"status": "queued", "vpcs": list(vpc_ids), "settle_due": due}
+            for prompt in lanes:
+                settle_queue.send(deps.sqs(), deps.settings.settle_queue_url, Window(vpc_id, (pending,), prompt=prompt))
+    due = iso(pending.event_time + (0 if prompt_only else deps.settings.settle_seconds))
+    extra = {"refused": target.refused} if target.refused else {}
+    log.info("queued", extra={"record": SUMMARY, "vpcs": list(vpc_ids), "settle_due": due, "prompt": True in lanes, **extra})
+    return {"status": "queued", "vpcs": list(vpc_ids), "settle_due": due, "prompt": True in lanes}
 
 
-def _lookup(deps: Dependencies, kind: str | None, ids: tuple[str, ...]) -> tuple[str, ...]:
-    if not all(i in deps.vpc_of for i in ids):
+def _lookup(deps: Dependencies, kind: str | None, ids: tuple[str, ...], describe: bool = True) -> tuple[str, ...]:
+    if describe and not all(i in deps.vpc_of for i in ids):
         assert kind is not None
         deps.vpc_of.update(vpcs_of(deps.ec2, kind, ids))
     return tuple(sorted({deps.vpc_of[i] for i in ids if i in deps.vpc_of}))
@@ -140,12 +147,16 @@ def _settle(group: str, messages: list[QueueMessage], deps: Dependencies) -> Non
         "event_names": window.event_names,
         "principal_arns": window.principal_arns,
         **({"calls_not_named": window.more} if window.more else {}),
+        **({"prompt": True, "rechecks": window.rechecks} if window.prompt else {}),
         "settled_after_seconds": round(time.time() - window.opened, 1),
     }
     first = window.calls[0]
     _correlate(deps.logger, Trigger.SETTLED, first.event_id, first.event_name, first.principal_arn)
+    find_group = window.vpc_refused or window.rechecks > 0
+    scope = Scope(window.leaving(settings.teardown_grace_seconds), releases_only=window.prompt, find_group=find_group)
     try:
-        _reconciled(deps, Trigger.SETTLED, [group], covered)
+        with _failing(deps, "reconcile failed"):
+            summary = reconcile([window.vpc_id], deps, covered, scope)
     except Exception:
         # A retry after a backoff, not at once: the message keeps its calls, then goes to the dead-letter queue.
         with contextlib.suppress(Exception):
@@ -154,6 +165,10 @@ def _settle(group: str, messages: list[QueueMessage], deps: Dependencies) -> Non
         raise
     finally:
         _correlate(deps.logger, Trigger.SETTLED)
+    if summary.awaiting:
+        again = recheck(window, time.time(), settings.release_recheck_seconds)
+        if again is not None:
+            settle_queue.send(deps.sqs(), settings.settle_queue_url, again)
 
 
 # --- the sweep ------------------------------------------------------------------------------------
@@ -165,7 +180,7 @@ def handle_sweep(event: Any, deps: Dependencies) -> dict[str, Any]:
     _correlate(deps.logger, Trigger.SWEEP, event.get("id") if isinstance(event, Mapping) else None)
     started = time.monotonic()
     try:
-        return _reconciled(deps, Trigger.SWEEP, None)
+        return _reconciled(deps, None)
     finally:
         deps.telemetry.sweep_duration((time.monotonic() - started) * 1000)
 
@@ -173,16 +188,19 @@ def handle_sweep(event: Any, deps: Dependencies) -> dict[str, Any]:
 # --- reconcile ------------------------------------------------------------------------------------
 
 
-def reconcile(vpc_ids: Sequence[str] | None, deps: Dependencies, context: Mapping[str, Any] | None = None) -> Summary:
-    """Reads, plans, applies and logs each VPC (all with opted-in subnets when ``vpc_ids`` is None).
-    Raises RemediationFailed after all were tried. ``context`` (the calls a settled reconcile covers)
-    goes on its summary and on each change."""
+def reconcile(
+    vpc_ids: Sequence[str] | None, deps: Dependencies, context: Mapping[str, Any] | None = None, scope: Scope | None = None
+) -> Summary:
+    """Reads, plans, applies and logs each VPC (all with opted-in subnets or the remediator's endpoints
+    when ``vpc_ids`` is None). Raises RemediationFailed after all were tried. ``context`` (the calls a
+    settled reconcile covers) goes on its summary and on each change; ``scope`` is what those calls ask."""
     mode = deps.settings.mode
+    scope = scope or Scope()
     policies = deps.policies()  # first: no remediation on a policy document that does not parse
-    plans = plan_vpcs(vpc_ids, deps, policies)
+    plans = plan_vpcs(vpc_ids, deps, policies, scope)
     summary = Summary(vpcs=[p.vpc_id for p in plans])
     for plan in plans:
-        converge(plan, deps, lambda vpc_id: _replan(vpc_id, deps, policies), summary, context or {})
+        converge(plan, deps, lambda vpc_id: _replan(vpc_id, deps, policies, scope), summary, context or {})
     published = _tell(deps, summary)
     extra = {"record": SUMMARY, "mode": mode.value, "events_published": published, **(context or {}), **summary.as_dict()}
     deps.logger.info(SUMMARY, extra=extra)
@@ -191,29 +209,51 @@ def reconcile(vpc_ids: Sequence[str] | None, deps: Dependencies, context: Mappin
     return summary
 
 
-def plan_vpcs(vpc_ids: Sequence[str] | None, deps: Dependencies, policies: PolicySet) -> list[Plan]:
-    """Plans for the given VPCs, or for every VPC with opted-in subnets when ``vpc_ids`` is None."""
+def plan_vpcs(vpc_ids: Sequence[str] | None, deps: Dependencies, policies: PolicySet, scope: Scope | None = None) -> list[Plan]:
+    """Plans for the given VPCs, or for every VPC with opted-in subnets (or, with Prune=own, with
+    endpoints of the remediator's) when ``vpc_ids`` is None."""
     key = deps.settings.opt_in_tag_key
     snapshots = _remember(deps, read_snapshots(deps.ec2, vpc_ids))
     if vpc_ids is None:
-        snapshots = {v: s for v, s in snapshots.items() if any(key in subnet.tags for subnet in s.subnets)}
+        prune = deps.settings.prune is Prune.OWN
+        snapshots = {
+            v: s
+            for v, s in snapshots.items()
+            if any(key in subnet.tags for subnet in s.subnets) or (prune and any(e.managed and e.live for e in s.endpoints))
+        }
     if not snapshots:
         return []
     catalog = deps.catalog()
-    return [_plan(snapshots[vpc_id], deps, policies, catalog) for vpc_id in sorted(snapshots)]
+    return [_plan(snapshots[vpc_id], deps, policies, catalog, scope or Scope()) for vpc_id in sorted(snapshots)]
 
 
-def _replan(vpc_id: str, deps: Dependencies, policies: PolicySet) -> Plan:
+def _replan(vpc_id: str, deps: Dependencies, policies: PolicySet, scope: Scope) -> Plan:
     snapshot = _remember(deps, read_snapshots(deps.ec2, [vpc_id]))[vpc_id]
-    return _plan(snapshot, deps, policies, deps.catalog())
+    return _plan(snapshot, deps, policies, deps.catalog(), scope)
 
 
-def _plan(snapshot: VpcSnapshot, deps: Dependencies, policies: PolicySet, catalog: ServiceCatalog) -> Plan:
-    key = deps.settings.opt_in_tag_key
-    plan = plan_vpc(snapshot, policies, catalog, key)
-    if plan.needs_details:
-        plan = plan_vpc(snapshot.with_details(read_details(deps.ec2, snapshot.vpc_id)), policies, catalog, key)
-    return plan
+def _plan(snapshot: VpcSnapshot, deps: Dependencies, policies: PolicySet, catalog: ServiceCatalog, scope: Scope) -> Plan:
+    settings = deps.settings
+    prune = settings.prune is Prune.OWN
+    if prune and scope.find_group and snapshot.details is None:
+        snapshot = snapshot.with_details(read_details(deps.ec2, snapshot.vpc_id))
+
+    def plan(snapshot: VpcSnapshot) -> Plan:
+        return plan_vpc(
+            snapshot,
+            policies,
+            catalog,
+            settings.opt_in_tag_key,
+            prune=prune,
+            now=time.time(),
+            newly_leaving=scope.leaving,
+            releases_only=scope.releases_only,
+        )
+
+    result = plan(snapshot)
+    if result.needs_details:
+        result = plan(snapshot.with_details(read_details(deps.ec2, snapshot.vpc_id)))
+    return result
 
 
 def _remember(deps: Dependencies, snapshots: dict[str, VpcSnapshot]) -> dict[str, VpcSnapshot]:
@@ -238,11 +278,9 @@ def _tell(deps: Dependencies, summary: Summary) -> int:
 # --- shared by the use cases ----------------------------------------------------------------------
 
 
-def _reconciled(
-    deps: Dependencies, trigger: Trigger, vpc_ids: Sequence[str] | None, context: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+def _reconciled(deps: Dependencies, vpc_ids: Sequence[str] | None) -> dict[str, Any]:
     with _failing(deps, "reconcile failed"):
-        return {"status": "ok", **reconcile(vpc_ids, deps, context).as_dict()}
+        return {"status": "ok", **reconcile(vpc_ids, deps).as_dict()}
 
 
 def _correlate(

@@ -38,8 +38,9 @@ def change_record(change: Change, mode: str, attempt: int = 1, price: float | No
     action = change.action
     fields = action.describe()
     cost = {}
-    if action.billed_per_az and price is not None:
-        az_hours = len(fields["subnet_ids"])  # one ENI per AZ
+    if action.billed_per_az and price is not None and fields["subnet_ids"]:
+        # One ENI per AZ; what a release saves is the same figure, negative.
+        az_hours = len(fields["subnet_ids"]) * (-1 if action.releases else 1)
         cost = {
             "endpoint_az_hours_added": az_hours,
             "price_per_endpoint_az_hour_usd": price,
@@ -55,6 +56,11 @@ def change_record(change: Change, mode: str, attempt: int = 1, price: float | No
         or (change.resource_id if action.on_security_group else None),
         "route_table_ids": fields.get("route_table_ids"),
         "subnet_ids": fields.get("subnet_ids"),
+        "removed_subnet_ids": fields.get("removed_subnet_ids"),
+        "endpoint_ids": fields.get("endpoint_ids"),
+        "leaving_subnet_id": fields.get("subnet_id"),
+        "leaving_until": fields.get("until"),
+        "reason": fields.get("why"),
         "cidrs": fields.get("cidrs"),
         "private_dns": fields.get("private_dns"),
         "action": action.kind,

@@ -13,6 +13,12 @@ reconciler decides with ``decide``:
 
 A window is due ``settle_seconds`` after the *latest* call it carries (trailing edge): a burst of
 calls is one reconcile, started only once the burst has been quiet for the whole window.
+
+A *prompt* window lives in a second group of the VPC (``<vpc id>:prompt``), so it never waits behind
+a settling one, and is due at once: a delete EC2 refused because of the remediator's network
+interfaces is a pipeline retrying until they are gone, and nothing of it settles. A *recheck* is a
+prompt window due at ``after``: a release that waits for EC2 to finish one (a security group that can
+go once the network interfaces of the endpoints deleted before it are gone).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from vpce_remediator.errors import InvalidEvent
 
@@ -37,7 +43,11 @@ MAX_WAIT_SECONDS = 12 * 3600
 # Retry backoff when there is no window to derive it from (SettleSeconds=0), and its ceiling.
 RETRY_BASE_WITHOUT_WINDOW = 60
 MAX_RETRY_SECONDS = 900
+# A VPC's releases that wait for EC2 are checked again at most this many times (then by the sweep).
+MAX_RECHECKS = 20
+PROMPT_GROUP_SUFFIX = ":prompt"
 _VPC = re.compile(r"vpc-[0-9a-f]{8,17}")
+_REFUSED = re.compile(r"(vpc|subnet)-[0-9a-f]{8,17}")
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,8 @@ class Call:
     event_name: str
     event_time: float  # seconds since the epoch (CloudTrail's eventTime)
     principal_arn: str | None = None
+    # The subnet or VPC whose delete EC2 refused (DependencyViolation) in this call.
+    refused: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if v is not None}
@@ -61,9 +73,30 @@ class Window:
     calls: tuple[Call, ...]
     # Calls left out of ``calls`` to keep the message small (see MAX_CALLS).
     more: int = 0
+    prompt: bool = False
+    after: float | None = None  # a recheck: not before this time
+    rechecks: int = 0
+
+    @property
+    def group(self) -> str:
+        return self.vpc_id + PROMPT_GROUP_SUFFIX if self.prompt else self.vpc_id
 
     def due(self, settle_seconds: int) -> float:
+        if self.prompt:
+            return self.opened if self.after is None else self.after
         return max(c.event_time for c in self.calls) + settle_seconds
+
+    @property
+    def vpc_refused(self) -> bool:
+        return any(c.refused == self.vpc_id for c in self.calls)
+
+    def leaving(self, grace_seconds: int) -> dict[str, float]:
+        """Subnet id -> until: each subnet whose delete EC2 refused, kept leaving from its first refusal."""
+        found: dict[str, float] = {}
+        for call in self.calls:
+            if call.refused and call.refused.startswith("subnet-"):
+                found[call.refused] = min(found.get(call.refused, math.inf), call.event_time + grace_seconds)
+        return found
 
     @property
     def opened(self) -> float:
@@ -83,8 +116,9 @@ class Window:
 
     def to_json(self) -> str:
         body: dict[str, Any] = {"version": FORMAT_VERSION, "vpc_id": self.vpc_id, "calls": [c.as_dict() for c in self.calls]}
-        if self.more:
-            body["more"] = self.more
+        for key in ("more", "prompt", "after", "rechecks"):
+            if getattr(self, key):
+                body[key] = getattr(self, key)
         return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -94,7 +128,8 @@ class Window:
 
 
 def merge(windows: Iterable[Window]) -> Window:
-    """One window with every call of ``windows`` (each once, oldest first), capped at MAX_CALLS."""
+    """One window with every call of ``windows`` (each once, oldest first), capped at MAX_CALLS. A recheck
+    merged with a new call is due at once (the call's), and counts the rechecks already made."""
     windows = list(windows)
     by_id: dict[str, Call] = {}
     for window in windows:
@@ -104,10 +139,35 @@ def merge(windows: Iterable[Window]) -> Window:
     calls = sorted(by_id.values(), key=lambda c: c.event_time)
     more = sum(w.more for w in windows)
     if len(calls) > MAX_CALLS:
-        # Keep the opener and the latest calls: the latest one decides when the window is due.
         more += len(calls) - MAX_CALLS
-        calls = [calls[0], *calls[-(MAX_CALLS - 1) :]]
-    return Window(windows[0].vpc_id, tuple(calls), more)
+        calls = _capped(calls)
+    afters = [w.after for w in windows]
+    after = None if None in afters else max(a for a in afters if a is not None)
+    first = windows[0]
+    return Window(first.vpc_id, tuple(calls), more, first.prompt, after, max(w.rechecks for w in windows))
+
+
+def _capped(calls: list[Call]) -> list[Call]:
+    """The opener, the first refusal of each subnet or VPC (it starts the time the subnet stays
+    leaving; at most half the calls), and the latest calls (the latest one decides when it is due)."""
+    keep = {calls[0].event_id}
+    refused: set[str] = set()
+    for call in calls:
+        if call.refused and call.refused not in refused and len(keep) < MAX_CALLS // 2:
+            refused.add(call.refused)
+            keep.add(call.event_id)
+    for call in reversed(calls):
+        if len(keep) >= MAX_CALLS:
+            break
+        keep.add(call.event_id)
+    return [c for c in calls if c.event_id in keep]
+
+
+def recheck(window: Window, now: float, seconds: int) -> Window | None:
+    """The window again, in the VPC's prompt group, due ``seconds`` from now; None once MAX_RECHECKS are spent."""
+    if window.rechecks >= MAX_RECHECKS:
+        return None
+    return Window(window.vpc_id, window.calls, window.more, True, now + seconds, window.rechecks + 1)
 
 
 @dataclass(frozen=True)
@@ -160,27 +220,43 @@ def parse_window(body: Any, group_id: Any) -> Window:
         raise InvalidEvent("settle message body is not JSON") from exc
     if not isinstance(document, Mapping) or document.get("version") != FORMAT_VERSION:
         raise InvalidEvent(f"settle message is not a version {FORMAT_VERSION} window")
-    vpc_id = document.get("vpc_id")
-    if not isinstance(vpc_id, str) or not _VPC.fullmatch(vpc_id) or vpc_id != group_id:
-        raise InvalidEvent("settle message names no VPC id, or not the one of its message group")
+    vpc_id, prompt = document.get("vpc_id"), document.get("prompt", False)
+    if not isinstance(vpc_id, str) or not _VPC.fullmatch(vpc_id) or not isinstance(prompt, bool):
+        raise InvalidEvent("settle message names no VPC id")
+    if group_id != vpc_id + (PROMPT_GROUP_SUFFIX if prompt else ""):
+        raise InvalidEvent("settle message names a VPC other than the one of its message group")
     raw_calls = document.get("calls")
     if not isinstance(raw_calls, list) or not raw_calls or len(raw_calls) > MAX_CALLS:
         raise InvalidEvent(f"settle message carries no calls, or more than {MAX_CALLS}")
     more = document.get("more", 0)
-    if not isinstance(more, int) or isinstance(more, bool) or more < 0:
-        raise InvalidEvent("settle message 'more' is not a count")
-    return Window(vpc_id, tuple(_call(c) for c in raw_calls), more)
+    rechecks, after = document.get("rechecks", 0), document.get("after")
+    if not (_count(more) and _count(rechecks)):
+        raise InvalidEvent("settle message 'more' or 'rechecks' is not a count")
+    if after is not None and not _seconds(after):
+        raise InvalidEvent("settle message 'after' is not a time")
+    when = float(after) if _seconds(after) else None
+    return Window(vpc_id, tuple(_call(c) for c in raw_calls), more, prompt, when, rechecks)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _seconds(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _call(raw: Any) -> Call:
     if not isinstance(raw, Mapping):
         raise InvalidEvent("a settle message call is not an object")
     event_id, event_name, when = raw.get("event_id"), raw.get("event_name"), raw.get("event_time")
-    principal = raw.get("principal_arn")
+    principal, refused = raw.get("principal_arn"), raw.get("refused")
     if not (isinstance(event_id, str) and event_id and isinstance(event_name, str) and event_name):
         raise InvalidEvent("a settle message call lacks its event_id or event_name")
-    if isinstance(when, bool) or not isinstance(when, int | float) or not math.isfinite(when):
+    if not _seconds(when):
         raise InvalidEvent("a settle message call lacks its event_time")
     if principal is not None and not isinstance(principal, str):
         raise InvalidEvent("a settle message call's principal_arn is not a string")
-    return Call(event_id, event_name, float(when), principal)
+    if refused is not None and not (isinstance(refused, str) and _REFUSED.fullmatch(refused)):
+        raise InvalidEvent("a settle message call's refused is not a subnet or VPC id")
+    return Call(event_id, event_name, float(when), principal, refused)

@@ -23,7 +23,7 @@ def send(sqs: Any, queue_url: str, window: Window) -> None:
     sqs.send_message(
         QueueUrl=queue_url,
         MessageBody=window.to_json(),
-        MessageGroupId=window.vpc_id,
+        MessageGroupId=window.group,
         MessageDeduplicationId=window.deduplication_id,
     )
 

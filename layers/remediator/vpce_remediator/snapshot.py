@@ -113,6 +113,17 @@ def vpcs_of(ec2: Any, kind: str, ids: Sequence[str]) -> dict[str, str]:
         return {k: v for one in ids if len(ids) > 1 for k, v in vpcs_of(ec2, kind, [one]).items()}
 
 
+def endpoints_serving_nothing(ec2: Any) -> tuple[str, ...]:
+    """The VPCs where one of the remediator's own endpoints serves no route table or subnet any more
+    (what a deleted route table leaves behind), in one call."""
+    found = set()
+    mine = [{"Name": f"tag:{MANAGED_BY_KEY}", "Values": [MANAGED_BY_VALUE]}]
+    for endpoint in map(to_endpoint, _pages(ec2, "describe_vpc_endpoints", "VpcEndpoints", Filters=mine)):
+        if endpoint.live and not (endpoint.route_table_ids or endpoint.subnet_ids):
+            found.add(endpoint.vpc_id)
+    return tuple(sorted(found))
+
+
 def to_subnet(raw: dict) -> Subnet:
     return Subnet(
         id=raw["SubnetId"],
@@ -152,6 +163,8 @@ def to_endpoint(raw: dict) -> Endpoint:
         route_table_ids=frozenset(raw.get("RouteTableIds", [])),
         subnet_ids=frozenset(raw.get("SubnetIds", [])),
         private_dns=bool(raw.get("PrivateDnsEnabled")),
+        tags=_tags(raw),
+        groups={g["GroupId"]: g.get("GroupName", "") for g in raw.get("Groups", []) if g.get("GroupId")},
     )
 
 

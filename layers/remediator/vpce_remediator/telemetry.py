@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from vpce_remediator.errors import RemediatorError
-from vpce_remediator.vocabulary import APPLIED, Outcome
+from vpce_remediator.vocabulary import APPLIED, PROPOSED, Outcome
 
 NAMESPACE = "VpceRemediator"
 EVENT_SOURCE = "vpce-remediator"
@@ -91,7 +91,7 @@ class LambdaTelemetry:
                 counts["Remediations", action] += 1
                 if record.get("endpoint_service"):
                     counts["EndpointChanges", record["endpoint_service"]] += 1
-            elif outcome == Outcome.WOULD_CHANGE:
+            elif outcome in PROPOSED:
                 counts["ProposedRemediations", action] += 1
             elif outcome == Outcome.CONFLICT:
                 conflicts += 1

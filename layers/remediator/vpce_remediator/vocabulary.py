@@ -67,6 +67,11 @@ class Reason(StrEnum):
     ROUTE_TABLE_MISSING = "route_table_not_associated"
     AZ_MISSING = "az_not_served"
     ENDPOINT_DELETED = "endpoint_deleted"
+    # A subnet whose DeleteSubnet EC2 refused (DependencyViolation): on its way out, so nothing is added
+    # to it, and an ENI of the remediator's in it is moved or released so the retried delete succeeds.
+    SUBNET_LEAVING = "subnet_leaving"
+    # Why something the remediator made is released: no opted-in private subnet needs it any more.
+    NOT_NEEDED = "no_opted_in_subnet_needs_it"
 
 
 class Note(StrEnum):
@@ -75,6 +80,9 @@ class Note(StrEnum):
     PRIVATE_DNS_OFF = "private_dns_off_vpc_dns_attributes_off"
     POLICY_NOT_SUPPORTED = "endpoint_policy_not_supported_by_service"
     OPTIONS_CONFLICT = "policies_disagree_on_service_options_first_policy_wins"
+    # Nothing is released in a VPC where an opted-in subnet names a policy that is not defined: what it
+    # needs is unknown (a typo, or a CLI run without --policy-parameter).
+    RELEASES_HELD = "releases_held_a_subnet_names_an_unknown_policy"
 
 
 class Outcome(StrEnum):
@@ -84,11 +92,21 @@ class Outcome(StrEnum):
     ATTACHED = "attached"
     AUTHORIZED = "authorized"
     WOULD_CHANGE = "would_change"  # report mode
+    # Releases of what the remediator made (Prune=own)
+    RELEASED = "released"  # a route table or an AZ taken off one of its endpoints
+    MOVED = "moved"  # its ENI moved out of a leaving subnet to another opted-in subnet of the AZ
+    DELETED = "deleted"  # one of its endpoints, or its security group
+    WOULD_RELEASE = "would_release"  # report mode
+    KEPT = "kept"  # a release EC2 refused because something still uses it (the group, by someone's ENI)
+    # Its own bookkeeping: which subnets are leaving, as tags on its own endpoints
+    MARKED = "marked"
+    UNMARKED = "unmarked"
     FAILED = "failed"
     CONFLICT = "conflict"  # another writer got there first: re-read and re-plan
 
 
-APPLIED = frozenset({Outcome.CREATED, Outcome.ATTACHED, Outcome.AUTHORIZED})
+APPLIED = frozenset({Outcome.CREATED, Outcome.ATTACHED, Outcome.AUTHORIZED, Outcome.RELEASED, Outcome.MOVED, Outcome.DELETED})
+PROPOSED = frozenset({Outcome.WOULD_CHANGE, Outcome.WOULD_RELEASE})
 
 
 class Record(StrEnum):
