@@ -67,3 +67,23 @@ def test_a_subnet_naming_an_unknown_policy_fails_the_gate(vpc):
     # Then the audit does not pass it as compliant
     code, out, _ = run("audit", "--region", "eu-west-1")
     assert code == 1 and "unknown_policy" in out
+
+
+def test_audit_shows_the_releases_the_next_reconcile_would_make_and_they_do_not_fail_the_gate(account, ec2, calls):
+    # Given the account reconciled, then one of its two opted-in subnets opted out
+    run("reconcile", "--apply", "--region", "eu-west-1")
+    ec2.delete_tags(Resources=[account.subnets["app-b"]], Tags=[{"Key": "vpce-remediator/policy"}])
+    calls.clear()
+    # When it is audited
+    code, out, _ = run("audit", "--region", "eu-west-1", "--format", "json")
+    # Then each release is a row saying what it would take away; the remaining subnet is compliant (exit 0)
+    rows = json.loads(out)
+    released = [r for r in rows if r["state"].startswith("would ")]
+    assert code == 0 and calls.writes == []
+    assert {r["state"] for r in released} == {"would release"}
+    assert {r["subnet_id"] for r in released if "remove_subnets" in r["detail"]} == {account.subnets["app-b"]}
+    assert len([r for r in released if "remove_subnets" in r["detail"]]) == 3  # its AZ, off each interface endpoint
+    assert len([r for r in released if "detach_route_tables" in r["detail"]]) == 2  # the main table, off S3 and DynamoDB
+    # and with --prune off there is nothing to release
+    _, out, _ = run("audit", "--region", "eu-west-1", "--format", "json", "--prune", "off")
+    assert not [r for r in json.loads(out) if r["state"].startswith("would ")]

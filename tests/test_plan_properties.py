@@ -460,7 +460,8 @@ def apply_to_snapshot(snapshot: VpcSnapshot, actions: tuple[Action, ...], catalo
                 target = endpoints[endpoint_id]
                 assert target.managed, f"tags an endpoint that is not the remediator's: {action}"
                 if isinstance(action, MarkLeaving):
-                    tags = {**target.tags, LEAVING_TAG_PREFIX + action.subnet_id: action.until}
+                    marks = zip(action.subnet_ids, action.until, strict=True)
+                    tags = {**target.tags, **{LEAVING_TAG_PREFIX + s: t for s, t in marks}}
                 else:
                     tags = {k: v for k, v in target.tags.items() if k[len(LEAVING_TAG_PREFIX) :] not in action.subnet_ids}
                 endpoints[endpoint_id] = replace(target, tags=tags)

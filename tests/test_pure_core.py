@@ -70,12 +70,13 @@ def test_the_command_line_defaults_are_the_templates():
 
     parameters = load_template()["Parameters"]
     args = parser().parse_args(["audit"])
-    assert (args.opt_in_tag_key, args.gateway_services, args.interface_services) == (
+    assert (args.opt_in_tag_key, args.gateway_services, args.interface_services, args.prune) == (
         parameters["OptInTagKey"]["Default"],
         parameters["GatewayServices"]["Default"],
         parameters["InterfaceServices"]["Default"],
+        parameters["Prune"]["Default"],
     )
-    assert set(DEFAULTS.values()) == {args.opt_in_tag_key, args.gateway_services, args.interface_services}
+    assert set(DEFAULTS.values()) == {args.opt_in_tag_key, args.gateway_services, args.interface_services, args.prune}
 
 
 def test_one_service_name_pattern_and_one_set_of_default_aliases():

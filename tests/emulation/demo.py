@@ -4,7 +4,9 @@ It builds a realistic VPC, sends the CloudTrail events EC2 would emit for it thr
 own EventBridge patterns to the real handlers, with a short settle window (DEMO_SETTLE_SECONDS), and
 prints what the intake queued, the one reconcile the burst got once the window closed, and a
 before/after table of each subnet's compliance. Then it delivers every event again, out of order, to
-show that duplicates cost nothing, and lets some drift settle.
+show that duplicates cost nothing, and lets some drift settle. It ends with an opt-out (what only that
+subnet needed is released) and a ``terraform destroy`` of the whole VPC, which EC2 refuses until the
+remediator's ENIs and group are gone: the before/after table shows both.
 """
 
 from __future__ import annotations
@@ -33,10 +35,14 @@ from tests.emulation.fidelity import enforce
 from tests.emulation.lambda_runtime import Stack
 from tests.emulation.loader import share_one_loader
 from tests.emulation.queues import enforce_deduplication
+from tests.emulation.scenarios import destroy
 
 REGION = "eu-west-1"
 # The template's default is 300 s; the demo's window is short, and real: the queue mapping waits it out.
 DEMO_SETTLE_SECONDS = 2
+# EC2 takes seconds to minutes to delete an endpoint's network interfaces; the demo's EC2 takes one, and
+# the remediator checks again every second (ReleaseRecheckSeconds; the template's default is 30).
+DEMO_ENI_RELEASE_SECONDS = 1.0
 
 
 def build_account(ec2) -> Vpc:
@@ -74,17 +80,27 @@ def compliance(deps: Dependencies, vpc: Vpc) -> dict[str, str]:
     return {subnet: ", ".join(parts) or "compliant" for subnet, parts in states.items()}
 
 
-def print_table(vpc: Vpc, before: dict[str, str], after: dict[str, str]) -> None:
-    rows = [("subnet", "az", "route table", "before", "after")]
-    tables = {v: k for k, v in vpc.route_tables.items()}
+def print_table(vpc: Vpc, columns: dict[str, dict[str, str]], tables: dict[str, str]) -> None:
+    """One row per subnet: where it is, then its state in each of ``columns`` (title -> subnet id -> state)."""
+    rows = [("subnet", "az", "route table", *columns)]
     for name, subnet_id in vpc.subnets.items():
-        table = next((t["RouteTableId"] for t in _tables(vpc) if subnet_id in _associated(t)), None)
-        rows.append((name, vpc.azs[name], tables.get(table, "main"), before[subnet_id], after[subnet_id]))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        rows.append((name, vpc.azs[name], tables[subnet_id], *(states[subnet_id] for states in columns.values())))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for i, row in enumerate(rows):
         print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
         if i == 0:
             print("  " + "  ".join("-" * w for w in widths))
+
+
+def route_tables_of(vpc: Vpc) -> dict[str, str]:
+    """Subnet id -> the name of its route table ("main" without an explicit one)."""
+    names = {v: k for k, v in vpc.route_tables.items()}
+    explicit = {s: t["RouteTableId"] for t in _tables(vpc) for s in _associated(t)}
+    return {subnet_id: names.get(explicit.get(subnet_id, ""), "main") for subnet_id in vpc.subnets.values()}
+
+
+def _ours(endpoint: dict) -> bool:
+    return {"Key": "managed-by", "Value": "vpce-remediator"} in endpoint.get("Tags", [])
 
 
 def _tables(vpc: Vpc) -> list[dict]:
@@ -112,16 +128,21 @@ def print_log(records: list[dict], names: dict[str, str]) -> None:
         if summary is None:
             continue
         when = f", {summary['settled_after_seconds']} s after its first call" if "settled_after_seconds" in summary else ""
+        if summary.get("prompt"):
+            when += " (prompt: a refused delete, or a recheck; it only releases)"
         covers = f" covering {len(summary['event_ids'])} calls" if "event_ids" in summary else ""
         print(f"  one reconcile of {', '.join(summary['vpcs'])}{covers}{when}: {summary.get('changes') or 'no change'}")
         for r in group:
             if r.get("record") == "change":
-                target = r.get("endpoint_id") or r.get("security_group_id")
+                target = r.get("endpoint_id") or r.get("security_group_id") or ", ".join(r.get("endpoint_ids", []))
                 added = r.get("route_table_ids") or r.get("subnet_ids") or r.get("cidrs") or []
-                what = r.get("endpoint_service") or "security group"
-                print(
-                    f"    {r['outcome']:<9} {r['action']:<26} {what:<12} {target}  <- {', '.join(names.get(a, a) for a in added)}"
-                )
+                what = r.get("endpoint_service") or ("security group" if r.get("security_group_id") else "its endpoints")
+                arrow = "->" if r["outcome"] in ("released", "moved", "deleted", "kept", "unmarked") else "<-"
+                cost = f"  US${r['estimated_monthly_usd_added']:+}/month" if "estimated_monthly_usd_added" in r else ""
+                names_ = ", ".join(names.get(a, a) for a in added) or ("nothing left to serve" if r.get("endpoint_id") else "")
+                if r["action"] == "mark_leaving":
+                    names_ += " leaving"
+                print(f"    {r['outcome']:<9} {r['action']:<22} {what:<12} {target}  {arrow} {names_}{cost}")
             elif r.get("record") == "decision" and r["level"] != "INFO":
                 print(f"    {r['level'].lower():<9} {names.get(r.get('subnet_id'), r.get('subnet_id'))}: {r.get('reason')}")
 
@@ -132,7 +153,7 @@ def print_events(events: list[dict]) -> None:
     for e in events:
         d = e["detail"]
         what = d.get("endpoint_service") or "security group"
-        cost = f"  +US${d['estimated_monthly_usd_added']}/month" if "estimated_monthly_usd_added" in d else ""
+        cost = f"  US${d['estimated_monthly_usd_added']:+}/month" if "estimated_monthly_usd_added" in d else ""
         target = d.get("endpoint_id") or d.get("security_group_id")
         print(f"  {e['detail-type']}: {d['outcome']} {d['action']} {what} {target}{cost}")
 
@@ -167,12 +188,13 @@ def main() -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # ~5,000 AMIs nothing here uses
     share_one_loader()
-    with mock_aws(), enforce(), enforce_deduplication():
+    with mock_aws(), enforce() as fidelity, enforce_deduplication():
+        fidelity.eni_release_seconds = DEMO_ENI_RELEASE_SECONDS
         ec2 = boto3.session.Session(region_name=REGION).client("ec2")
         calls: Counter = Counter()
         boto3.setup_default_session(region_name=REGION)
         boto3.DEFAULT_SESSION.events.register("before-call.ec2.*", lambda model, **_: calls.update([model.name]))
-        stack = Stack({"SettleSeconds": str(DEMO_SETTLE_SECONDS)}).provision()
+        stack = Stack({"SettleSeconds": str(DEMO_SETTLE_SECONDS), "ReleaseRecheckSeconds": "1"}).provision()
         settings = Settings.from_env(stack.environment("ReconcilerFunction"))
         reader = cli_dependencies(settings, JsonLines(io.StringIO(), 0), boto3.session.Session(region_name=REGION))
         stream = io.StringIO()
@@ -232,8 +254,10 @@ def main() -> None:
         restored = {r.get("replaces_endpoint_id") for r in drift if r.get("reason") == "endpoint_deleted"}
         print(f"  (one reconcile for both calls; it names the deleted endpoint it restores: {', '.join(sorted(restored))})\n")
 
+        tables = route_tables_of(vpc)
+        remediated = compliance(reader, vpc)
         print("Subnet compliance:")
-        print_table(vpc, before, compliance(reader, vpc))
+        print_table(vpc, {"before": before, "after": remediated}, tables)
         endpoints = [e for e in vpc.endpoints() if e["State"] != "deleted"]
         print(f"\nLive endpoints in {vpc.id}:")
         for e in sorted(endpoints, key=lambda e: e["ServiceName"]):
@@ -243,6 +267,39 @@ def main() -> None:
         print("\nThe audit CLI on the same account (python -m vpce_remediator audit --region eu-west-1):")
         code = cli(["audit", "--region", REGION])
         print(f"exit code {code}: 0 compliant, 1 not, 2 error")
+
+        print("\nOpt-out: app-c's opt-in tag is removed (DeleteTags); what only it needed is released (Prune=own)...")
+        with contextlib.redirect_stdout(emf):
+            stack.publish(vpc.opt_out("app-c"))
+            stack.settle()
+        print_log(_records(stream), names)
+        print_events([e for e in bus.received() if e["detail"]["outcome"] in ("released", "deleted", "moved")])
+        opted_out = compliance(reader, vpc)
+
+        print("\nTeardown: terraform destroy of the whole VPC. The network team deletes its S3 endpoint; then the")
+        print("route table associations, subnets and tables go, then the VPC. EC2 refuses a subnet while an ENI")
+        print("is in it, and the VPC while a security group is left; Terraform retries (here every 0.5 s)...")
+        theirs = [e["VpcEndpointId"] for e in vpc.endpoints("s3") if e["State"] != "deleted" and not _ours(e)]
+        ec2.delete_vpc_endpoints(VpcEndpointIds=theirs)
+        remediator = {"endpoints": len(vpc.managed_endpoints()), "groups": len(vpc.managed_groups())}
+        with contextlib.redirect_stdout(emf):
+            stack.publish(happening_now(sample_event("delete_vpc_endpoints.json", endpoint=theirs[0])))
+            result = destroy(vpc, stack.publish, stack.deliver, retry_seconds=0.5, timeout=60)
+            stack.settle()
+        print_log(_records(stream), names)
+        refused = ", ".join(f"{kind} x{n}" for kind, n in sorted(result.refused.items()))
+        print(f"  destroy {'completed' if result.complete else 'FAILED'} in {result.seconds:.1f} s; EC2 refused {refused} first")
+
+        print("\nSubnet compliance, from the first build to the teardown:")
+        gone = {subnet: "deleted" for subnet in before}
+        columns = {"before": before, "remediated": remediated, "after opt-out": opted_out, "after destroy": gone}
+        print_table(vpc, columns, tables)
+        mine = ec2.describe_vpc_endpoints(Filters=[{"Name": "tag:managed-by", "Values": ["vpce-remediator"]}])["VpcEndpoints"]
+        print(
+            f"\nThe remediator's resources in the VPC: {remediator['endpoints']} endpoints and {remediator['groups']} group "
+            f"before the destroy; {sum(e['State'] != 'deleted' for e in mine)} endpoints and "
+            f"{len(vpc.managed_groups())} groups left (the VPC is gone)."
+        )
 
 
 if __name__ == "__main__":

@@ -248,11 +248,11 @@ class DeleteSecurityGroup(Action):
 
 @dataclass(frozen=True)
 class MarkLeaving(Action):
-    """Remembers, on the remediator's own endpoints, that a subnet is leaving until ``until``."""
+    """Remembers, on the remediator's own endpoints, that subnets are leaving, each until its time, in one call."""
 
     endpoint_ids: tuple[str, ...]
-    subnet_id: str
-    until: str  # ISO 8601 UTC
+    subnet_ids: tuple[str, ...]
+    until: tuple[str, ...]  # ISO 8601 UTC, one per subnet
     kind: ClassVar[str] = "mark_leaving"
     permissions: ClassVar[tuple[str, ...]] = ("ec2:CreateTags",)
     applied: ClassVar[Outcome] = Outcome.MARKED

@@ -169,7 +169,7 @@ def _release(ec2: Any, action: Action) -> Change:
         ec2.delete_security_group(GroupId=action.group_id)
         return Change(action, action.applied, action.group_id)
     elif isinstance(action, MarkLeaving):
-        tags = [{"Key": LEAVING_TAG_PREFIX + action.subnet_id, "Value": action.until}]
+        tags = [{"Key": LEAVING_TAG_PREFIX + s, "Value": t} for s, t in zip(action.subnet_ids, action.until, strict=True)]
         ec2.create_tags(Resources=list(action.endpoint_ids), Tags=tags)
         return Change(action, action.applied)
     elif isinstance(action, ForgetLeaving):

@@ -1,8 +1,9 @@
 """Command line: ``python -m vpce_remediator audit|reconcile``, on the same planning core as the functions.
 
-``audit`` is read-only: a table of every opted-in subnet, each required endpoint and its state.
-Exit 0 when everything is compliant, 1 when something is not, 2 on error, so pipelines can gate
-on it. ``reconcile --apply`` applies the same plan once; without ``--apply`` it is an audit.
+``audit`` is read-only: a table of every opted-in subnet, each required endpoint and its state, and
+(with --prune own, the default) a row for each release the next reconcile would make. Exit 0 when
+everything is compliant, 1 when something is not, 2 on error, so pipelines can gate on it (releases
+do not change it). ``reconcile --apply`` applies the same plan once; without ``--apply`` it is an audit.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ DEFAULTS = {
     "opt_in_tag_key": "vpce-remediator/policy",
     "gateway_services": "s3,dynamodb",
     "interface_services": "ssm,ssmmessages,ec2messages",
+    "prune": "own",
 }
 
 
@@ -55,6 +57,27 @@ def audit_rows(plans: Sequence[Plan]) -> list[Row]:
             service = f"{f.service} ({f.endpoint_type.lower()})" if f.service and f.endpoint_type else "-"
             detail = ", ".join(x for x in (f.reason, f.note, f"replaces {f.replaces}" if f.replaces else None) if x)
             rows.append(Row(f.vpc_id, f.subnet_id, f.az or "-", f.policy or "-", service, state, f.endpoint_id or "-", detail))
+        rows += release_rows(plan)
+    return rows
+
+
+def release_rows(plan: Plan) -> list[Row]:
+    """One row per release of the plan (its own bookkeeping aside): what it would take away, and why."""
+    rows = []
+    for action in plan.releases:
+        if action.bookkeeping:
+            continue
+        fields = action.describe()
+        subnets = fields.get("removed_subnet_ids") or fields.get("subnet_ids") or ()
+        what = fields.get("route_table_ids") or fields.get("subnet_ids") or ()
+        detail = ", ".join(x for x in (fields.get("why"), action.kind, " ".join(what)) if x)
+        service = (
+            f"{fields['service']} ({str(fields['endpoint_type']).lower()})"
+            if fields.get("endpoint_type")
+            else fields.get("service", "-")
+        )
+        resource = fields.get("endpoint_id") or fields.get("group_id") or "-"
+        rows.append(Row(plan.vpc_id, ",".join(subnets) or "-", "-", "-", service, action.audit_state, resource, detail))
     return rows
 
 
@@ -85,6 +108,9 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--gateway-services", default=DEFAULTS["gateway_services"])
     common.add_argument("--interface-services", default=DEFAULTS["interface_services"])
     common.add_argument("--policy-parameter", default="", help="SSM parameter with named policies (as deployed)")
+    common.add_argument(
+        "--prune", choices=("own", "off"), default=DEFAULTS["prune"], help="plan releases of what it made (as deployed)"
+    )
     common.add_argument("--endpoint-url", help=argparse.SUPPRESS)  # an emulator (moto server) instead of AWS
     common.add_argument("--format", choices=("table", "json"), default="table")
     root = argparse.ArgumentParser(prog="python -m vpce_remediator", description=__doc__.splitlines()[0])
@@ -114,6 +140,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
                 "INTERFACE_SERVICES": args.interface_services,
                 "MODE": Mode.REMEDIATE.value if apply else Mode.REPORT.value,
                 "POLICY_PARAMETER_NAME": args.policy_parameter,
+                "PRUNE": args.prune,
             }
         )
         session = boto3.session.Session(profile_name=args.profile, region_name=args.region)

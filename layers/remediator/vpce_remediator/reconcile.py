@@ -235,7 +235,8 @@ def _replan(vpc_id: str, deps: Dependencies, policies: PolicySet, scope: Scope) 
 def _plan(snapshot: VpcSnapshot, deps: Dependencies, policies: PolicySet, catalog: ServiceCatalog, scope: Scope) -> Plan:
     settings = deps.settings
     prune = settings.prune is Prune.OWN
-    if prune and scope.find_group and snapshot.details is None:
+    if prune and scope.find_group and snapshot.details is None and snapshot.route_tables:
+        # (A VPC without even its main route table is gone: nothing to find.)
         snapshot = snapshot.with_details(read_details(deps.ec2, snapshot.vpc_id))
 
     def plan(snapshot: VpcSnapshot) -> Plan:

@@ -58,7 +58,6 @@ def change_record(change: Change, mode: str, attempt: int = 1, price: float | No
         "subnet_ids": fields.get("subnet_ids"),
         "removed_subnet_ids": fields.get("removed_subnet_ids"),
         "endpoint_ids": fields.get("endpoint_ids"),
-        "leaving_subnet_id": fields.get("subnet_id"),
         "leaving_until": fields.get("until"),
         "reason": fields.get("why"),
         "cidrs": fields.get("cidrs"),

@@ -109,11 +109,11 @@ def plan_releases(
     # A leaving subnet that held one of its ENIs is remembered on every endpoint of its in the VPC (before
     # any is deleted, so the mark outlives them): a later reconcile then keeps its ENIs out too. The first
     # refusal starts the time; a subnet it has no ENI in needs no memory (nothing of its to move).
-    marks: list[Action] = [
-        MarkLeaving(snapshot.vpc_id, tuple(e.id for e in ours), subnet, iso(until))
-        for subnet, until in sorted(new.items())
-        if subnet in hosting and not remembered(subnet)
-    ]
+    unmarked = [(subnet, iso(until)) for subnet, until in sorted(new.items()) if subnet in hosting and not remembered(subnet)]
+    marks: list[Action] = []
+    if unmarked:
+        subnets, untils = zip(*unmarked, strict=True)
+        marks.append(MarkLeaving(snapshot.vpc_id, tuple(e.id for e in ours), subnets, untils))
     marks += _forget(snapshot, ours, deleted, leaving)
     return marks + actions + ([] if keep_group else _group(snapshot, deleted))
 
