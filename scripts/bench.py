@@ -153,6 +153,7 @@ class Sink(io.TextIOBase):
         self.reconciles = 0
         self.conflicts = 0
         self.reconciler_chars = 0
+        self.prompt_reconciles = 0
 
     def writable(self) -> bool:
         return True
@@ -165,6 +166,7 @@ class Sink(io.TextIOBase):
                 self.reconciler_chars += len(line) + 1
                 self.reconciles += '"message":"summary"' in line and '"findings"' in line
                 self.conflicts += '"outcome":"conflict"' in line
+                self.prompt_reconciles += '"message":"summary"' in line and '"prompt":true' in line and '"findings"' in line
         return len(text)
 
 
@@ -181,6 +183,7 @@ class Sample:
     reconciles: int = 0  # settled reconciles (summary records of the reconciler)
     conflicts: int = 0  # change records with outcome conflict
     reconciler_log_bytes: int = 0
+    prompt_reconciles: int = 0
 
     @property
     def own(self) -> float:
@@ -232,12 +235,14 @@ class Meter:
             sink.reconciles,
             sink.conflicts,
             sink.reconciler_chars,
+            sink.prompt_reconciles,
         )
 
 
 @contextlib.contextmanager
-def emulation() -> Iterator[tuple[Any, Meter]]:
-    """moto with the fidelity layer and moto's tag lookup indexed (same answers, linear time), as the tests run it."""
+def emulation(eni_release_seconds: float = 0.0) -> Iterator[tuple[Any, Meter]]:
+    """moto with the fidelity layer and moto's tag lookup indexed (same answers, linear time), as the tests run it;
+    EC2 taking ``eni_release_seconds`` to delete an endpoint's network interfaces."""
     import boto3
     from moto import mock_aws
     from moto.ec2.models.tags import TagBackend
@@ -254,7 +259,8 @@ def emulation() -> Iterator[tuple[Any, Meter]]:
     os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
     previous = logger.registered_handler.setStream(Sink())  # records outside measured runs are dropped
     try:
-        with mock_aws(), enforce(), enforce_deduplication(), contextlib.redirect_stdout(Sink()):
+        with mock_aws(), enforce() as fidelity, enforce_deduplication(), contextlib.redirect_stdout(Sink()):
+            fidelity.eni_release_seconds = eni_release_seconds
             ec2 = boto3.session.Session(region_name=REGION).client("ec2")
             boto3.setup_default_session(region_name=REGION)
             yield ec2, Meter(boto3.DEFAULT_SESSION)
@@ -408,6 +414,60 @@ def settle(runs: int) -> None:
                 )
             )
     table(rows)
+    say()
+
+
+# --- releases: opt-out and teardown ---------------------------------------------------------------------------------
+
+
+def releases(runs: int) -> None:
+    from tests.emulation.account import Vpc
+    from tests.emulation.lambda_runtime import Stack
+    from tests.emulation.scenarios import destroy, private_tier
+
+    say("== Releases (Prune=own): the same tier (3 route tables, 6 subnets), remediated, then opted out or destroyed ==")
+    say("  SettleSeconds=1, ReleaseRecheckSeconds=1; EC2 takes 1 s to delete an endpoint's network interfaces.")
+    say("  'opt-out': all 6 subnets untagged, their DeleteTags in one window. 'terraform destroy': associations, then")
+    say("  subnets and tables, then the VPC, each refused delete retried every 0.5 s with its CloudTrail refusal")
+    say(f"  delivered at once. Median of {runs} runs, each on a new VPC; the remediator's calls only.")
+    rows: list[tuple[str, ...]] = [
+        ("scenario", "reconciles", "of which prompt", "EC2 reads", "EC2 writes", "refused deletes", "destroy took", "log")
+    ]
+    with emulation(eni_release_seconds=1.0) as (ec2, meter):
+        stack = Stack({"SettleSeconds": "1", "ReleaseRecheckSeconds": "1"}).provision()
+        for scenario in ("opt-out", "terraform destroy"):
+            samples, outcomes = [], []
+            for _ in range(runs):
+                vpc = Vpc.create(ec2, "10.20.0.0/16")
+                for step in private_tier(vpc):
+                    stack.publish(step.make())
+                stack.settle()
+
+                def run(vpc: Vpc = vpc, scenario: str = scenario) -> None:
+                    if scenario == "opt-out":
+                        for name in sorted(vpc.subnets):
+                            stack.publish(vpc.opt_out(name))
+                    else:
+                        outcomes.append(destroy(vpc, stack.publish, stack.deliver, retry_seconds=0.5, timeout=60))
+                    stack.settle()
+
+                samples.append(meter.measure(run))
+            s = samples[len(samples) // 2]
+            destroyed = sorted(outcomes, key=lambda o: o.seconds)[len(outcomes) // 2] if outcomes else None
+            rows.append(
+                (
+                    scenario,
+                    str(s.reconciles),
+                    str(s.prompt_reconciles),
+                    _grouped_reads(s.cost.reads),
+                    f"{s.cost.ec2_writes} ({ops(s.cost.writes)})",
+                    ops(destroyed.refused) if destroyed else "-",
+                    f"{destroyed.seconds:.1f} s" if destroyed else "-",
+                    size(s.reconciler_log_bytes),
+                )
+            )
+    table(rows)
+    say("  (the destroy's and the opt-out's own calls are not counted: they are the pipeline's, not the remediator's)")
     say()
 
 
@@ -866,6 +926,9 @@ def main(argv: list[str] | None = None) -> int:
     step = time.perf_counter()
     settle(args.settle_runs)
     say(f"  (settle window: {time.perf_counter() - step:.0f} s)\n")
+    step = time.perf_counter()
+    releases(args.settle_runs)
+    say(f"  (releases: {time.perf_counter() - step:.0f} s)\n")
     step = time.perf_counter()
     sweeps(args.max_vpcs, args.sweep_runs)
     say(f"  (sweeps: {time.perf_counter() - step:.0f} s)\n")

@@ -17,7 +17,7 @@ FailedEventsQueue (template.yaml) receives two kinds of message, SettleDeadLette
   --function-name.
 * Settle windows whose reconcile failed every retry (SettleDeadLetterQueue, FIFO): the body is the window
   ({"version": 1, "vpc_id", "calls": [{"event_id", "event_name", "event_time", "principal_arn"}]}), its
-  MessageGroupId the VPC. It is sent back to the queue it came from (SQS's ListDeadLetterSourceQueues: the
+  MessageGroupId the VPC (a prompt window: `<vpc id>:prompt`). It is sent back to the queue it came from (SQS's ListDeadLetterSourceQueues: the
   settle queue) in its VPC's message group, where the reconciler picks it up like any other window: its
   calls are long settled, so the VPC is reconciled at once.
 
@@ -152,8 +152,10 @@ def _settle_window(document: Mapping[str, Any], body: str, group: str | None) ->
     calls = document.get("calls")
     if document.get("version") != 1 or not isinstance(calls, list) or not calls:
         raise Unreplayable("a settle queue message that is no version 1 window")
-    if not isinstance(group, str) or group != document.get("vpc_id"):
-        raise Unreplayable(f"message group {group!r} is not the window's VPC {document.get('vpc_id')!r}")
+    # A prompt window (a refused delete, a recheck) lives in the VPC's second group, "<vpc id>:prompt".
+    expected = f"{document.get('vpc_id')}{':prompt' if document.get('prompt') is True else ''}"
+    if not isinstance(group, str) or group != expected:
+        raise Unreplayable(f"message group {group!r} is not the window's VPC {expected!r}")
     ids = [c.get("event_id", "?") for c in calls if isinstance(c, Mapping)]
     cause = f"{len(ids)} call(s): {', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''}"
     return Replay(SETTLE_WINDOW, group, body.encode(), cause)

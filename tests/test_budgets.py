@@ -296,3 +296,28 @@ def test_a_no_change_sweep_logs_at_most_1_kb_per_vpc(ec2, stack, calls, logs):
     # Then it logged its summary alone
     assert [r["message"] for r in logs.records] == ["summary"]
     assert logged_bytes(logs.records) <= 1024 * 10, logged_bytes(logs.records)
+
+
+# --- releases (Prune=own) -------------------------------------------------------------------------
+
+
+def test_opting_a_whole_tier_out_is_one_reconcile_of_three_reads_and_the_minimal_deletes(ec2, calls):
+    # Given the 15-call private tier, remediated, and EC2 deleting network interfaces at once
+    from tests.emulation.costs import Cost
+    from tests.emulation.scenarios import private_tier
+
+    stack = Stack({"SettleSeconds": "1"}).provision()
+    vpc = Vpc.create(ec2)
+    for step in private_tier(vpc):
+        stack.publish(step.make())
+    stack.settle()
+    # When all six subnets opt out within one window
+    for name in sorted(vpc.subnets):
+        stack.publish(vpc.opt_out(name))
+    calls.clear()
+    stack.settle()
+    # Then the reconcile reads the snapshot only (the group is named by its endpoints) and deletes each of
+    # its endpoints and its group once: nothing detached or removed first
+    cost = Cost.of(calls.calls)
+    assert cost.reads == Counter({op: 1 for op in SNAPSHOT})
+    assert cost.writes == Counter({"DeleteVpcEndpoints": 5, "DeleteSecurityGroup": 1})

@@ -301,3 +301,14 @@ def test_a_window_whose_group_is_not_its_vpc_stays(sqs, lam):
     )
     result, _ = run(sqs, lam, parked)
     assert result.kept and depth(sqs, source) == 0 and depth(sqs, parked) == 1
+
+
+def test_a_parked_prompt_window_goes_back_to_its_vpcs_prompt_group(sqs, lam):
+    source, parked = settle_queues(sqs)
+    prompt = {**WINDOW, "prompt": True}
+    group = f"{WINDOW['vpc_id']}:prompt"
+    sqs.send_message(QueueUrl=parked, MessageBody=json.dumps(prompt), MessageGroupId=group, MessageDeduplicationId="d")
+    result, _ = run(sqs, lam, parked)
+    assert result.ok and len(result.replayed) == 1
+    (back,) = sqs.receive_message(QueueUrl=source, AttributeNames=["MessageGroupId"])["Messages"]
+    assert back["Attributes"]["MessageGroupId"] == group

@@ -118,6 +118,16 @@ def test_with_prune_off_nothing_is_released(ec2, calls):
     assert writes(calls) == Counter()
 
 
+def test_with_prune_off_a_refused_delete_moves_nothing_and_is_not_hurried(ec2, calls):
+    stack = Stack({"Prune": "off"}).provision()
+    vpc = built(ec2, stack, tables=1, subnets=1)
+    before = state(vpc)
+    (delivery,) = stack.publish(happening_now(sample_event("delete_subnet_refused.json", subnet=vpc.subnets["app-0"])))
+    stack.settle()
+    assert delivery.result["status"] == "queued" and delivery.result["prompt"] is False
+    assert state(vpc) == before
+
+
 def test_report_mode_proposes_the_releases_and_writes_nothing(ec2, calls, logs):
     # Given a tier the remediating stack made compliant, then the stack switched to report mode
     vpc = built(ec2, Stack().provision(), tables=1, subnets=2)

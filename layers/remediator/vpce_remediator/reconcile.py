@@ -49,10 +49,10 @@ def handle_event(event: Any, deps: Dependencies) -> dict[str, Any]:
     if target.ignored:
         return _ignored(log, target.ignored, **({"error_code": call.error_code} if call.error_code else {}))
     deps.vpc_of.update(target.learned)
-    prompt_only = False
+    prune, prompt_only = deps.settings.prune is Prune.OWN, False
     with _failing(deps, "intake failed"):
         vpc_ids = target.vpc_ids or _lookup(deps, target.lookup, target.lookup_ids, describe=not target.deletes)
-        if not vpc_ids and target.deletes:
+        if not vpc_ids and target.deletes and prune:
             # Deleted, and not remembered: only where one of the remediator's endpoints serves nothing
             # any more is there something to release (at once; the sweep covers the rest).
             vpc_ids, prompt_only = endpoints_serving_nothing(deps.ec2), True
@@ -62,7 +62,8 @@ def handle_event(event: Any, deps: Dependencies) -> dict[str, Any]:
             return {"status": "ok", "vpcs": [], "reason": "resources_gone"}
         deps.vpc_of.update(dict.fromkeys(target.remembered, vpc_ids[0]))
         pending = Call(call.event_id, call.event_name, call.event_time, call.principal_arn, target.refused)
-        lanes = (True,) if prompt_only else (False, True) if target.refused else (False,)
+        # A refused delete goes to the prompt window as well (with Prune=off there is nothing to release).
+        lanes = (True,) if prompt_only else (False, True) if target.refused and prune else (False,)
         for vpc_id in vpc_ids:
             for prompt in lanes:
                 settle_queue.send(deps.sqs(), deps.settings.settle_queue_url, Window(vpc_id, (pending,), prompt=prompt))
