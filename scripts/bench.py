@@ -443,7 +443,7 @@ def releases(runs: int) -> None:
                     stack.publish(step.make())
                 stack.settle()
 
-                def run(vpc: Vpc = vpc, scenario: str = scenario) -> None:
+                def run(vpc: Vpc = vpc, scenario: str = scenario, outcomes: list = outcomes) -> None:
                     if scenario == "opt-out":
                         for name in sorted(vpc.subnets):
                             stack.publish(vpc.opt_out(name))

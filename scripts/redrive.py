@@ -17,9 +17,9 @@ FailedEventsQueue (template.yaml) receives two kinds of message, SettleDeadLette
   --function-name.
 * Settle windows whose reconcile failed every retry (SettleDeadLetterQueue, FIFO): the body is the window
   ({"version": 1, "vpc_id", "calls": [{"event_id", "event_name", "event_time", "principal_arn"}]}), its
-  MessageGroupId the VPC (a prompt window: `<vpc id>:prompt`). It is sent back to the queue it came from (SQS's ListDeadLetterSourceQueues: the
-  settle queue) in its VPC's message group, where the reconciler picks it up like any other window: its
-  calls are long settled, so the VPC is reconciled at once.
+  MessageGroupId the VPC (a prompt window: `<vpc id>:prompt`). It is sent back to the queue it came from
+  (SQS's ListDeadLetterSourceQueues: the settle queue) in its VPC's message group, where the reconciler
+  picks it up like any other window: its calls are long settled, so the VPC is reconciled at once.
 
 A message that cannot be replayed (unknown shape, no function to send it to) or whose invoke is
 refused stays in the queue, visible again at the end of the run. --dry-run invokes and deletes
