@@ -58,8 +58,9 @@ def table(n: int, *subnets: Subnet, main: bool = False, internet: bool = False) 
     return RouteTable(f"rtb-{n:017d}", VPC, main, frozenset(s.id for s in subnets), routes)
 
 
-def snap(subnets, tables, endpoints=(), details=DETAILS) -> VpcSnapshot:
-    return VpcSnapshot(VPC, tuple(subnets), tuple(tables), tuple(endpoints), details)
+def snap(subnets, tables, endpoints=(), details=DETAILS, zones=None) -> VpcSnapshot:
+    """A VPC as read; no private hosted zone associated unless ``zones`` says (name -> zone id)."""
+    return VpcSnapshot(VPC, tuple(subnets), tuple(tables), tuple(endpoints), details, zones if zones is not None else {})
 
 
 def run(snapshot: VpcSnapshot, **kw):

@@ -11,7 +11,7 @@ from moto.events.models import EventPattern
 from vpce_remediator.actions import ALL_ACTIONS
 from vpce_remediator.config import Mode, Settings
 from vpce_remediator.settle_queue import INTAKE_PERMISSIONS, RECONCILER_PERMISSIONS
-from vpce_remediator.snapshot import LOOKUP_PERMISSIONS
+from vpce_remediator.snapshot import LOOKUP_PERMISSIONS, ZONE_PERMISSIONS
 from vpce_remediator.snapshot import PERMISSIONS as READS
 from vpce_remediator.triggers import TRIGGERS
 
@@ -36,6 +36,7 @@ MATCHING = [
     "delete_route_table.json",
     "disassociate_route_table.json",
     "delete_vpc_refused.json",
+    "modify_vpc_attribute.json",
 ]
 
 
@@ -206,8 +207,9 @@ OTHERS = {
     "ReconcilerFunction": LOGS
     | set(RECONCILER_PERMISSIONS)
     | {"sqs:SendMessage", "events:PutEvents", "ssm:GetParameter"}
+    | set(ZONE_PERMISSIONS)
     | TRACES,
-    "SweepFunction": LOGS | {"sqs:SendMessage", "events:PutEvents", "ssm:GetParameter"} | TRACES,
+    "SweepFunction": LOGS | {"sqs:SendMessage", "events:PutEvents", "ssm:GetParameter"} | set(ZONE_PERMISSIONS) | TRACES,
 }
 
 
@@ -251,9 +253,12 @@ def test_deletes_and_leaving_marks_are_granted_only_on_what_carries_the_remediat
 
 @pytest.mark.parametrize("function_id", list(functions(TEMPLATE)))
 def test_everything_but_ec2_reads_and_xray_is_scoped_to_resources(function_id):
-    # Neither EC2's Describe* nor X-Ray's writes support resource-level permissions.
+    # Neither EC2's Describe* nor X-Ray's writes support resource-level permissions; Route 53's
+    # ListHostedZonesByVPC has none either, and is held to the Region's VPCs by its condition key.
     for statement in role_statements(function_id):
-        if not all(a.startswith(("ec2:Describe", "xray:")) for a in listed(statement)):
+        if listed(statement) == ["route53:ListHostedZonesByVPC"]:
+            assert statement["Condition"] == {"StringLike": {"route53:VPCs": {"Fn::Sub": "VPCId=vpc-*,VPCRegion=${AWS::Region}"}}}
+        elif not all(a.startswith(("ec2:Describe", "xray:")) for a in listed(statement)):
             assert statement["Resource"] != "*", statement["Sid"]
     assert granted(function_id) - granted(function_id, "ec2:") == OTHERS[function_id]
 

@@ -100,6 +100,16 @@ Rules (error code, then why moto needs help):
    it, as EC2 does (moto keeps it there, and then fails the endpoint's
    DeleteVpcEndpoints with InvalidRouteTableID.NotFound).
 
+12. Private DNS and Route 53 (the hub pattern): a private-DNS interface
+   endpoint is refused, on CreateVpcEndpoint and on ModifyVpcEndpoint
+   ``PrivateDnsEnabled`` (which moto ignores; here it is applied, after rules 3
+   and 4), while a private hosted zone of the service's DNS name is associated
+   with the VPC -> ``InvalidParameter`` "... conflicting DNS domain ...".
+   ListHostedZonesByVPC lists the zones of *every* account associated with
+   the VPC, each with its ``Owner.OwningAccount``, as Route 53 does for a hub
+   account's zones (moto lists the caller's own only).
+   ``Fidelity.associate_hub_zone(account_id, name, vpc_id)`` makes such a zone.
+
 Small normalisations that come with the rules: an omitted
 ``VpcEndpointType`` is stored as ``Gateway`` (the real default; moto stores
 None, leaves it out of Describe and then crashes in DeleteVpcEndpoints), and a
@@ -111,8 +121,8 @@ Thread safety: every check-then-create/modify sequence (and
 DeleteVpcEndpoints) runs under one re-entrant lock per ``enforce()``, so rule
 checks are atomic with the change they guard.
 
-Not covered: ModifyVpcEndpoint ``PrivateDnsEnabled`` (moto does not read the
-parameter at all), subnets/route tables from another VPC, the states of a
+Not covered: subnets/route tables from another VPC, ListHostedZonesByVPC
+pagination (moto returns every zone in one page), the states of a
 create or modify (moto endpoints are ``available`` at once), and the other
 resources that keep a VPC from being deleted (instances, gateways, ...).
 """
@@ -133,6 +143,11 @@ from moto.ec2.models.route_tables import RouteBackend
 from moto.ec2.models.security_groups import SecurityGroupBackend
 from moto.ec2.models.subnets import SubnetBackend
 from moto.ec2.models.vpcs import VPCBackend
+from moto.ec2.responses.vpcs import VPCs
+from moto.route53.models import Route53Backend, route53_backends
+
+# Route 53 is global: moto keeps its backend under this region name.
+GLOBAL_REGION = "global"
 
 __all__ = [
     "ConflictingPrivateDnsDomain",
@@ -288,8 +303,8 @@ def _unique(items: Iterable[str] | None) -> list[str]:
 class Fidelity:
     """State and rule checks for one ``enforce()`` block.
 
-    Public API: ``restrict_service_azs``, ``endpoints_on_default_group`` and
-    ``eni_release_seconds``.
+    Public API: ``restrict_service_azs``, ``endpoints_on_default_group``,
+    ``associate_hub_zone`` and ``eni_release_seconds``.
     """
 
     def __init__(self) -> None:
@@ -333,6 +348,12 @@ class Fidelity:
                     if endpoint.vpc_id == vpc_id and _live(endpoint) and default.id in (endpoint.security_group_ids or [])
                 )
         raise LookupError(f"no moto EC2 backend has VPC {vpc_id}")
+
+    def associate_hub_zone(self, account_id: str, name: str, vpc_id: str, region: str = "eu-west-1") -> str:
+        """A private hosted zone made by ``account_id`` (a hub) and associated with ``vpc_id``; its id."""
+        backend = route53_backends[account_id][GLOBAL_REGION]
+        zone = backend.create_hosted_zone(name, private_zone=True, vpcid=vpc_id, vpcregion=region, comment="hub")
+        return str(getattr(zone, "resource_id", zone.id))
 
     # ---- internals --------------------------------------------------------
 
@@ -483,6 +504,7 @@ class Fidelity:
                     # Rule 3.
                     if not (_truthy(vpc.enable_dns_support) and _truthy(vpc.enable_dns_hostnames)):
                         raise PrivateDnsNeedsVpcDnsAttributes(vpc_id)
+                    _check_no_hub_zone(backend, service_name, vpc_id)  # Rule 12
                     # Rule 4.
                     for other in list(backend.vpc_end_points.values()):
                         if (
@@ -641,6 +663,61 @@ class Fidelity:
         return result
 
 
+def _zones_of(vpc_id: str) -> list[tuple[str, Any]]:
+    """(owning account, zone) for every private hosted zone associated with the VPC, in any account."""
+    found = []
+    for account_id, regions in list(dict.items(route53_backends)):
+        for backend in list(dict.values(regions)):
+            for zone in list(backend.zones.values()):
+                if zone.private_zone and any(v.get("vpc_id") == vpc_id for v in zone.vpcs):
+                    found.append((account_id, zone))
+    return found
+
+
+def _check_no_hub_zone(backend: Any, service_name: str, vpc_id: str) -> None:
+    name = _private_dns_name(backend, service_name).lower().rstrip(".")
+    for _, zone in _zones_of(vpc_id):
+        if zone.name.lower().rstrip(".") == name.removeprefix("*."):
+            raise ConflictingPrivateDnsDomain(name, vpc_id)
+
+
+def _list_zones_by_vpc(original: Any, backend: Any, args: tuple, kwargs: dict) -> Any:
+    """Rule 12: every account's zones associated with the VPC (a hub's too), each with its owner."""
+    vpc_id = _bind(original, backend, args, kwargs)["vpc_id"]
+    return [
+        {"HostedZoneId": getattr(zone, "resource_id", zone.id), "Name": zone.name, "Owner": {"OwningAccount": account_id}}
+        for account_id, zone in _zones_of(vpc_id)
+    ]
+
+
+def _modify_response(fidelity: Fidelity, original: Any, responses: Any, args: tuple, kwargs: dict) -> Any:
+    """Rule 12 on ModifyVpcEndpoint PrivateDnsEnabled, which moto's response handler drops: checked as a
+    create is (rules 3, 4 and 12), then applied."""
+    wanted = responses._get_param("PrivateDnsEnabled")
+    if wanted is None:
+        return original(responses, *args, **kwargs)
+    with fidelity._lock:
+        backend = responses.ec2_backend
+        endpoint = backend.get_vpc_end_point(responses._get_param("VpcEndpointId"))
+        if _truthy(wanted) and not _truthy(endpoint.private_dns_enabled):
+            vpc = backend.get_vpc(endpoint.vpc_id)
+            if not (_truthy(vpc.enable_dns_support) and _truthy(vpc.enable_dns_hostnames)):
+                raise PrivateDnsNeedsVpcDnsAttributes(endpoint.vpc_id)
+            for other in list(backend.vpc_end_points.values()):
+                if (
+                    other is not endpoint
+                    and other.vpc_id == endpoint.vpc_id
+                    and other.service_name == endpoint.service_name
+                    and _truthy(other.private_dns_enabled)
+                    and _live(other)
+                ):
+                    raise ConflictingPrivateDnsDomain(_private_dns_name(backend, endpoint.service_name), endpoint.vpc_id)
+            _check_no_hub_zone(backend, endpoint.service_name, endpoint.vpc_id)
+        result = original(responses, *args, **kwargs)
+        endpoint.private_dns_enabled = _truthy(wanted)
+        return result
+
+
 def _existing_backends() -> Iterator[Any]:
     """moto EC2 backends that already exist (never creates one)."""
     for account_backends in list(dict.values(ec2_backends)):
@@ -664,6 +741,8 @@ _HANDLERS = {
     (RouteBackend, "delete_route_table"): Fidelity._delete_route_table,
     (SubnetBackend, "delete_subnet"): Fidelity._delete_subnet,
     (SecurityGroupBackend, "delete_security_group"): Fidelity._delete_security_group,
+    (Route53Backend, "list_hosted_zones_by_vpc"): lambda fidelity, *rest: _list_zones_by_vpc(*rest),
+    (VPCs, "modify_vpc_endpoint"): _modify_response,
 }
 
 

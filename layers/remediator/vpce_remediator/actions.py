@@ -160,6 +160,20 @@ class AddSubnets(Action):
     on_endpoint: ClassVar[bool] = True
 
 
+@dataclass(frozen=True)
+class EnablePrivateDns(Action):
+    """Private DNS on one of the remediator's own endpoints, made without it while a VPC DNS attribute was
+    off. Planned only when both attributes are on, no other endpoint holds the name and no hub zone does."""
+
+    endpoint_id: str
+    service: str
+    kind: ClassVar[str] = "enable_private_dns"
+    permissions: ClassVar[tuple[str, ...]] = ("ec2:ModifyVpcEndpoint",)
+    applied: ClassVar[Outcome] = Outcome.ENABLED
+    audit_state: ClassVar[str] = "would enable private DNS"
+    on_endpoint: ClassVar[bool] = True
+
+
 # --- releases (Prune=own): only what the remediator created, only what no opted-in subnet needs ---
 
 
@@ -284,6 +298,7 @@ ALL_ACTIONS: tuple[type[Action], ...] = (
     AttachRouteTables,
     CreateInterfaceEndpoint,
     AddSubnets,
+    EnablePrivateDns,
     DetachRouteTables,
     RemoveSubnets,
     MoveSubnets,

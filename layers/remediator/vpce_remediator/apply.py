@@ -27,6 +27,7 @@ from vpce_remediator.actions import (
     DeleteEndpoint,
     DeleteSecurityGroup,
     DetachRouteTables,
+    EnablePrivateDns,
     ForgetLeaving,
     MarkLeaving,
     MoveSubnets,
@@ -142,6 +143,9 @@ def _apply(ec2: Any, action: Action, group_id: str | None, stale: frozenset[str]
         return Change(action, action.applied, action.endpoint_id)
     if isinstance(action, AddSubnets):
         ec2.modify_vpc_endpoint(VpcEndpointId=action.endpoint_id, AddSubnetIds=list(action.subnet_ids))
+        return Change(action, action.applied, action.endpoint_id)
+    if isinstance(action, EnablePrivateDns):
+        ec2.modify_vpc_endpoint(VpcEndpointId=action.endpoint_id, PrivateDnsEnabled=True)
         return Change(action, action.applied, action.endpoint_id)
     return _release(ec2, action)
 

@@ -55,7 +55,8 @@ def audit_rows(plans: Sequence[Plan]) -> list[Row]:
             else:
                 state = str(f.status)
             service = f"{f.service} ({f.endpoint_type.lower()})" if f.service and f.endpoint_type else "-"
-            detail = ", ".join(x for x in (f.reason, f.note, f"replaces {f.replaces}" if f.replaces else None) if x)
+            zone = f"zone {f.hosted_zone_id}" if f.hosted_zone_id else None
+            detail = ", ".join(x for x in (f.reason, f.note, f"replaces {f.replaces}" if f.replaces else None, zone) if x)
             rows.append(Row(f.vpc_id, f.subnet_id, f.az or "-", f.policy or "-", service, state, f.endpoint_id or "-", detail))
         rows += release_rows(plan)
     return rows

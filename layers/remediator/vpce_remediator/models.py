@@ -101,9 +101,19 @@ class VpcSnapshot:
     route_tables: tuple[RouteTable, ...] = ()
     endpoints: tuple[Endpoint, ...] = ()
     details: VpcDetails | None = None
+    # Private hosted zones associated with the VPC, any owner: name (lowercase, no trailing dot) -> zone
+    # id. None: not read (only a VPC with an interface need no endpoint of its own reaches is read).
+    zones: Mapping[str, str] | None = None
 
     def with_details(self, details: VpcDetails) -> VpcSnapshot:
         return replace(self, details=details)
+
+    def with_zones(self, zones: Mapping[str, str]) -> VpcSnapshot:
+        return replace(self, zones=zones)
+
+    def hub_zone(self, service: ServiceInfo) -> str | None:
+        """The id of an associated private hosted zone that serves ``service`` for the VPC, if any."""
+        return next((self.zones[n] for n in service.hub_zone_names if self.zones and n in self.zones), None)
 
     def effective_route_table(self, subnet_id: str) -> RouteTable | None:
         """The explicit association wins; otherwise the VPC's main route table applies."""
@@ -126,6 +136,15 @@ class ServiceInfo:
     azs: frozenset[str]
     private_dns_name: str | None = None
     policy_supported: bool = True
+    # Every private DNS name the service answers to (PrivateDnsNames; the primary one included).
+    private_dns_names: tuple[str, ...] = ()
+
+    @property
+    def hub_zone_names(self) -> tuple[str, ...]:
+        """The private hosted zone names a hub would associate to serve it: its DNS names, a leading
+        "*." dropped ("*.dkr.ecr.eu-west-1.amazonaws.com" is served by the zone of "dkr.ecr...")."""
+        names = [self.private_dns_name, *self.private_dns_names]
+        return tuple(dict.fromkeys(n.lower().removeprefix("*.").rstrip(".") for n in names if n))
 
 
 @dataclass(frozen=True)

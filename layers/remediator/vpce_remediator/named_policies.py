@@ -17,6 +17,8 @@ The document is YAML (JSON is valid YAML, so either works)::
             allowed_cidrs: [10.1.0.0/16]
           logs:
             private_dns: false
+          kms:
+            central: true           # served from a hub VPC: never created here
       bronze:
         interface: [ssm, ssmmessages, ec2messages]
 
@@ -31,8 +33,10 @@ Rules (a document that breaks any of them is refused whole with a ``PolicyError`
 - A policy has ``gateway`` and/or ``interface``, each a list of service names or a mapping of service name
   to options, and requires at least one service. Service names match ``[a-z0-9][a-z0-9.-]*`` once
   lowercased and appear at most once per list/mapping. The document's order is kept.
-- Options: ``policy`` (gateway and interface), ``private_dns`` (interface; true or false) and
-  ``allowed_cidrs`` (interface; at most 50 IPv4 CIDRs without host bits, never ``0.0.0.0/0``).
+- Options: ``policy`` (gateway and interface), ``private_dns`` (interface; true or false),
+  ``allowed_cidrs`` (interface; at most 50 IPv4 CIDRs without host bits, never ``0.0.0.0/0``) and
+  ``central`` (interface; true or false: served only by a hub's private hosted zone, or a private-DNS
+  endpoint the VPC already has, and never created; with ``central`` no other option applies).
   An endpoint policy must be a non-empty JSON object; it is stored as compact JSON with sorted keys
   (a mapping and the equivalent JSON string give the same text) and may not exceed 20,480 characters,
   the VPC endpoint policy limit. An unquoted YAML date (``Version: 2012-10-17``) is written back as
@@ -69,7 +73,7 @@ MAX_ALLOWED_CIDRS = 50
 _VERSION = 1
 _TOP_KEYS = ("version", "policies")
 _POLICY_KEYS = ("gateway", "interface")
-_OPTION_KEYS = {GATEWAY: ("policy",), INTERFACE: ("private_dns", "policy", "allowed_cidrs")}
+_OPTION_KEYS = {GATEWAY: ("policy",), INTERFACE: ("private_dns", "policy", "allowed_cidrs", "central")}
 _LIST_KEY = {GATEWAY: "gateway", INTERFACE: "interface"}
 # fullmatch, not match with "$": "$" also matches before a trailing newline.
 _POLICY_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
@@ -242,9 +246,15 @@ def _options(raw: Any, path: str, endpoint_type: EndpointType) -> ServiceOptions
         if type(private_dns) is not bool:
             hint = " (leave it out for the default)" if private_dns is None else ""
             raise PolicyError(f"{path}.private_dns", f"must be true or false, got {_describe(private_dns)}{hint}")
+    central = raw.get("central", False)
+    if type(central) is not bool:
+        raise PolicyError(f"{path}.central", f"must be true or false, got {_describe(central)}")
+    if central and (others := [k for k in raw if k != "central"]):
+        # Nothing is created for a central service, so an option for its creation would never apply.
+        raise PolicyError(_at(path, others[0]), "does not apply to a central service (it is never created here)")
     document = _endpoint_policy(raw["policy"], f"{path}.policy") if "policy" in raw else None
     cidrs = _allowed_cidrs(raw["allowed_cidrs"], f"{path}.allowed_cidrs") if "allowed_cidrs" in raw else ()
-    return ServiceOptions(private_dns=private_dns, policy_document=document, allowed_cidrs=cidrs)
+    return ServiceOptions(private_dns=private_dns, policy_document=document, allowed_cidrs=cidrs, central=central)
 
 
 def _endpoint_policy(raw: Any, path: str) -> str:

@@ -20,6 +20,7 @@ from vpce_remediator.actions import (
     CreateGatewayEndpoint,
     CreateInterfaceEndpoint,
     CreateSecurityGroup,
+    EnablePrivateDns,
 )
 from vpce_remediator.models import Endpoint, RouteTable, ServiceCatalog, Subnet, VpcSnapshot
 from vpce_remediator.policy import Policy, PolicySet, ServiceOptions
@@ -41,6 +42,7 @@ class Finding:
     endpoint_id: str | None = None
     action: str | None = None  # kind of the action that fixes it
     replaces: str | None = None  # a deleted endpoint the fix restores
+    hosted_zone_id: str | None = None  # served_centrally: the hub's private hosted zone
     note: Note | None = None
     warning: bool = False
 
@@ -50,9 +52,12 @@ class Plan:
     vpc_id: str
     findings: tuple[Finding, ...] = ()
     actions: tuple[Action, ...] = ()
-    # True when an interface endpoint must be created but the snapshot lacks VpcDetails:
-    # the caller reads them and plans again (they cost four calls, so only when needed).
+    # True when an interface endpoint must be created (or get private DNS) but the snapshot lacks
+    # VpcDetails: the caller reads them and plans again (they cost four calls, so only when needed).
     needs_details: bool = False
+    # True when an interface need that no endpoint of the VPC reaches must be checked against the
+    # private hosted zones associated with the VPC (a hub): the caller reads them (one call) and plans again.
+    needs_zones: bool = False
     # A release waits for EC2 to finish another (an endpoint of the remediator's still being deleted):
     # the VPC is checked again shortly (settle.recheck).
     awaiting_ec2: bool = False
@@ -100,13 +105,16 @@ def plan_vpc(
     interface_actions: list[Action] = []
     for service in _required(eligible, lambda p: p.interface_services):
         users = [e for e in eligible if service in e.policy.interface_services]
-        interface_actions += _plan_interface(snapshot, catalog, service, users, findings)
+        planned = _plan_interface(snapshot, catalog, service, users, findings)
+        if planned is None:
+            return Plan(snapshot.vpc_id, needs_zones=True)
+        interface_actions += planned
     adds = gateway_actions + interface_actions
     # An endpoint still to be created needs the remediator's group: it is not released meanwhile.
     creates_interface = any(isinstance(a, CreateInterfaceEndpoint) for a in interface_actions)
     actions: list[Action] = []
     if not releases_only:
-        if creates_interface:
+        if any(isinstance(a, CreateInterfaceEndpoint | EnablePrivateDns) for a in interface_actions):
             if snapshot.details is None:
                 return Plan(snapshot.vpc_id, needs_details=True)
             interface_actions = _settle_interface_creates(snapshot, eligible, catalog, interface_actions, findings)
@@ -119,7 +127,8 @@ def plan_vpc(
                 findings[i] = replace(findings[i], note=Note.RELEASES_HELD)
         else:
             needs = [Need(e.subnet, e.route_table.id, e.policy.gateway_services, e.policy.interface_services) for e in eligible]
-            actions += plan_releases(snapshot, catalog, needs, leaving, new, now, adds, keep_group=creates_interface)
+            unreached = _unreached(snapshot, catalog, eligible)
+            actions += plan_releases(snapshot, catalog, needs, leaving, new, now, adds, creates_interface, unreached)
     if releases_only:
         findings = [f for f in findings if f.reason == Reason.SUBNET_LEAVING or f.note == Note.RELEASES_HELD]
     return Plan(snapshot.vpc_id, tuple(findings), tuple(actions), awaiting_ec2=prune and awaiting_ec2(snapshot))
@@ -256,58 +265,83 @@ def _plan_gateway(
 
 def _plan_interface(
     snapshot: VpcSnapshot, catalog: ServiceCatalog, service: str, users: list[_Eligible], findings: list[Finding]
-) -> list[Action]:
+) -> list[Action] | None:
+    """None when the VPC's private hosted zones must be read first (a need no endpoint of its own reaches)."""
     info = catalog.get(service, EndpointType.INTERFACE)
     if info is None:
         findings += [
             _finding(e, service, EndpointType.INTERFACE, Status.SKIPPED, Reason.SERVICE_UNAVAILABLE, warning=True) for e in users
         ]
         return []
+    options, _ = _options(users, service, EndpointType.INTERFACE)
     az_of = {s.id: s.az for s in snapshot.subnets}
     endpoints, gone = _endpoints(snapshot, info.service_name, EndpointType.INTERFACE)
     deleted = gone[-1] if gone and not endpoints else None
-    serving = {az_of[s]: e.id for e in reversed(endpoints) for s in e.subnet_ids if s in az_of}
-    by_az: dict[str, list[_Eligible]] = defaultdict(list)
-    for e in users:
-        by_az[e.subnet.az].append(e)
-    # One ENI serves a whole AZ; put it in the opted-in subnet with the most free addresses.
-    chosen = {
-        az: max(group, key=lambda e: (e.subnet.available_ips, e.subnet.id)).subnet.id
-        for az, group in by_az.items()
-        if az not in serving and az in info.azs
-    }
-    subnet_ids = tuple(chosen[az] for az in sorted(chosen))
-    target = _preferred_interface_endpoint(endpoints)
-    action: Action | None = None
-    if subnet_ids and target:
-        action = AddSubnets(snapshot.vpc_id, target.id, service, subnet_ids)
-    elif subnet_ids:
-        # Private DNS, the policy and the group are settled once VpcDetails are read.
-        action = CreateInterfaceEndpoint(snapshot.vpc_id, service, info.service_name, subnet_ids, False, None, generation=gone)
+    # Served means reachable: with private DNS the service's own name resolves to the endpoint's ENI in
+    # every AZ it has one; without it, only clients that use the endpoint's own names reach it. A policy
+    # that turns private DNS off, or a service without a private DNS name, asks for the ENI alone.
+    dns_needed = info.private_dns_name is not None and options.private_dns is not False
+    reaching = [e for e in endpoints if e.private_dns or not dns_needed]
+    serving = {az_of[s]: e.id for e in reversed(reaching) for s in e.subnet_ids if s in az_of}
+    unserved = [e for e in users if e.subnet.az in info.azs and e.subnet.az not in serving]
+    zone = None
+    if unserved and info.private_dns_name is not None:
+        # A hub's private hosted zone of the service's name resolves it for the whole VPC.
+        if snapshot.zones is None:
+            return None
+        zone = snapshot.hub_zone(info)
+    # Where nothing reaches: an endpoint of its own without private DNS is extended and gets it (once the
+    # VPC details say both DNS attributes are on); someone else's is reported, never changed or doubled.
+    dark = [e for e in endpoints if e not in reaching]
+    mine_dark = [e for e in dark if e.managed]
+    target = _preferred_interface_endpoint(reaching) or (mine_dark[0] if mine_dark else None)
+    local = bool(unserved) and zone is None and not options.central and (target is not None or not dark)
+    actions: list[Action] = []
+    if local:
+        covered = set(serving) | ({az_of[s] for s in target.subnet_ids if s in az_of} if target else set())
+        by_az: dict[str, list[_Eligible]] = defaultdict(list)
+        for e in unserved:
+            if e.subnet.az not in covered:
+                by_az[e.subnet.az].append(e)
+        # One ENI serves a whole AZ; put it in the opted-in subnet with the most free addresses.
+        subnet_ids = tuple(max(by_az[az], key=lambda e: (e.subnet.available_ips, e.subnet.id)).subnet.id for az in sorted(by_az))
+        if target is not None and subnet_ids:
+            actions.append(AddSubnets(snapshot.vpc_id, target.id, service, subnet_ids))
+        elif target is None:
+            # Private DNS, the policy and the group are settled once VpcDetails are read.
+            create = CreateInterfaceEndpoint(
+                snapshot.vpc_id, service, info.service_name, subnet_ids, False, None, generation=gone
+            )
+            actions.append(create)
+        if target is not None and not target.private_dns and dns_needed:
+            actions.append(EnablePrivateDns(snapshot.vpc_id, target.id, service))
+    kinds = {type(a): a.kind for a in actions}
     for e in users:
         az = e.subnet.az
+
+        def finding(status: Status, reason: Reason, e: _Eligible = e, **extra: Any) -> None:
+            findings.append(_finding(e, service, EndpointType.INTERFACE, status, reason, **extra))
+
+        in_target = target is not None and az in {az_of.get(s) for s in target.subnet_ids}
         if az in serving:
-            findings.append(
-                _finding(e, service, EndpointType.INTERFACE, Status.COMPLIANT, Reason.AZ_SERVED, endpoint_id=serving[az])
-            )
+            finding(Status.COMPLIANT, Reason.AZ_SERVED, endpoint_id=serving[az])
         elif az not in info.azs:
-            findings.append(_finding(e, service, EndpointType.INTERFACE, Status.SKIPPED, Reason.SERVICE_NOT_IN_AZ, warning=True))
+            finding(Status.SKIPPED, Reason.SERVICE_NOT_IN_AZ, warning=True)
+        elif zone is not None:
+            finding(Status.COMPLIANT, Reason.SERVED_CENTRALLY, hosted_zone_id=zone)
+        elif options.central:
+            finding(Status.NONCOMPLIANT, Reason.CENTRAL_MISSING, warning=True)
+        elif not local:
+            # Only someone else's endpoints, all without private DNS: theirs to fix (see docs/operations.md).
+            finding(Status.NONCOMPLIANT, Reason.ENDPOINT_PRIVATE_DNS_OFF, endpoint_id=dark[0].id, warning=True)
+        elif target is not None and in_target:
+            finding(Status.NONCOMPLIANT, Reason.ENDPOINT_PRIVATE_DNS_OFF, endpoint_id=target.id, action=kinds[EnablePrivateDns])
+        elif target is not None:
+            finding(Status.NONCOMPLIANT, Reason.AZ_MISSING, endpoint_id=target.id, action=kinds[AddSubnets])
         else:
-            assert action is not None
-            reason = Reason.AZ_MISSING if target else (Reason.ENDPOINT_DELETED if deleted else Reason.NO_ENDPOINT)
-            findings.append(
-                _finding(
-                    e,
-                    service,
-                    EndpointType.INTERFACE,
-                    Status.NONCOMPLIANT,
-                    reason,
-                    endpoint_id=target.id if target else None,
-                    action=action.kind,
-                    replaces=deleted,
-                )
-            )
-    return [action] if action else []
+            reason = Reason.ENDPOINT_DELETED if deleted else Reason.NO_ENDPOINT
+            finding(Status.NONCOMPLIANT, reason, action=kinds[CreateInterfaceEndpoint], replaces=deleted)
+    return actions
 
 
 def _preferred_interface_endpoint(endpoints: list[Endpoint]) -> Endpoint | None:
@@ -318,9 +352,16 @@ def _preferred_interface_endpoint(endpoints: list[Endpoint]) -> Endpoint | None:
 def _settle_interface_creates(
     snapshot: VpcSnapshot, eligible: list[_Eligible], catalog: ServiceCatalog, actions: list[Action], findings: list[Finding]
 ) -> list[Action]:
-    """Private DNS, endpoint policy and the security group for interface creates, now that details are known."""
+    """Private DNS, endpoint policy and the security group for interface creates, and whether private DNS
+    can be turned on, now that details are known."""
     details = snapshot.details
     assert details is not None
+    dns_ok = details.dns_support and details.dns_hostnames
+    if not dns_ok:
+        # Private DNS needs both VPC attributes, which are not the remediator's to change.
+        for enable in [a for a in actions if isinstance(a, EnablePrivateDns)]:
+            _rewrite(findings, enable, action=None, note=Note.PRIVATE_DNS_OFF, warning=True)
+        actions = [a for a in actions if not isinstance(a, EnablePrivateDns)]
     group = details.security_group
     creates = [a for a in actions if isinstance(a, CreateInterfaceEndpoint)]
     if group is not None and not group.owned:
@@ -328,7 +369,8 @@ def _settle_interface_creates(
         for create in creates:
             _rewrite(findings, create, status=Status.SKIPPED, reason=Reason.GROUP_NAME_TAKEN, action=None, warning=True)
         return [a for a in actions if not isinstance(a, CreateInterfaceEndpoint)]
-    dns_ok = details.dns_support and details.dns_hostnames
+    if not creates:
+        return actions
     allowed: list[str] = list(details.cidrs)
     settled: list[Action] = []
     for action in actions:
@@ -366,8 +408,36 @@ def _settle_interface_creates(
     return settled
 
 
-def _rewrite(findings: list[Finding], create: CreateInterfaceEndpoint, **changes: Any) -> None:
-    """Amends the findings that a late decision about this create (made once VpcDetails are known) changes."""
+def _unreached(snapshot: VpcSnapshot, catalog: ServiceCatalog, eligible: list[_Eligible]) -> frozenset[str]:
+    """The remediator's interface endpoints that reach nobody and never will while things stay as they
+    are: a hub zone serves the service, or it has private DNS off while another endpoint has it on."""
+    found = set()
+    for endpoint in snapshot.endpoints:
+        if not (endpoint.managed and endpoint.live and endpoint.type == EndpointType.INTERFACE):
+            continue
+        info = next(
+            (i for i in catalog.services.values() if i.service_name == endpoint.service_name and i.type == endpoint.type), None
+        )
+        if info is None or info.private_dns_name is None:
+            continue
+        if snapshot.hub_zone(info):
+            found.add(endpoint.id)
+            continue
+        users = [e for e in eligible if info.short_name in e.policy.interface_services]
+        if users and _options(users, info.short_name, EndpointType.INTERFACE)[0].private_dns is False:
+            continue  # its policy asks for the ENI alone
+        others = [
+            e
+            for e in snapshot.endpoints
+            if e.id != endpoint.id and e.live and e.service_name == endpoint.service_name and e.type == endpoint.type
+        ]
+        if not endpoint.private_dns and any(e.private_dns for e in others):
+            found.add(endpoint.id)
+    return frozenset(found)
+
+
+def _rewrite(findings: list[Finding], planned: CreateInterfaceEndpoint | EnablePrivateDns, **changes: Any) -> None:
+    """Amends the findings that a late decision about this action (made once VpcDetails are known) changes."""
     for i, f in enumerate(findings):
-        if f.service == create.service and f.endpoint_type == EndpointType.INTERFACE and f.action == create.kind:
+        if f.service == planned.service and f.endpoint_type == EndpointType.INTERFACE and f.action == planned.kind:
             findings[i] = replace(f, **changes)

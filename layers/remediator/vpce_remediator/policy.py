@@ -23,6 +23,9 @@ class ServiceOptions:
     policy_document: str | None = None
     # Extra IPv4 CIDRs allowed to reach the VPC's interface endpoints on 443, besides the VPC's own.
     allowed_cidrs: tuple[str, ...] = ()
+    # Interface: served only from a hub (a private hosted zone of the service's name associated with the
+    # VPC) or by a private-DNS endpoint the VPC already has; the remediator never creates one for it.
+    central: bool = False
 
 
 NO_OPTIONS = ServiceOptions()

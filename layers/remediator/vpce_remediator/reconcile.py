@@ -23,7 +23,7 @@ from vpce_remediator.models import ServiceCatalog, VpcSnapshot
 from vpce_remediator.plan import Plan, plan_vpc
 from vpce_remediator.policy import PolicySet
 from vpce_remediator.settle import Call, Fold, Wait, Window, decide, iso, parse_window, recheck, retry_after
-from vpce_remediator.snapshot import endpoints_serving_nothing, read_details, read_snapshots, vpcs_of
+from vpce_remediator.snapshot import endpoints_serving_nothing, read_details, read_snapshots, read_zones, vpcs_of
 from vpce_remediator.telemetry import EventsNotPublished
 from vpce_remediator.triggers import targets
 from vpce_remediator.vocabulary import Record, Status, Trigger
@@ -253,6 +253,9 @@ def _plan(snapshot: VpcSnapshot, deps: Dependencies, policies: PolicySet, catalo
         )
 
     result = plan(snapshot)
+    if result.needs_zones:
+        snapshot = snapshot.with_zones(read_zones(deps.route53(), snapshot.vpc_id, deps.ec2.meta.region_name))
+        result = plan(snapshot)
     if result.needs_details:
         result = plan(snapshot.with_details(read_details(deps.ec2, snapshot.vpc_id)))
     return result

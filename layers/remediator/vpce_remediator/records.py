@@ -30,6 +30,7 @@ def decision_record(finding: Finding, mode: str) -> dict[str, Any]:
         "reason": finding.reason,
         "note": finding.note,
         "replaces_endpoint_id": finding.replaces,
+        "hosted_zone_id": finding.hosted_zone_id,
         "mode": mode,
     }
 

@@ -83,10 +83,13 @@ def plan_releases(
     now: float,
     adds: Iterable[Action] = (),
     keep_group: bool = False,
+    unreached: frozenset[str] = frozenset(),
 ) -> list[Action]:
     """The releases, marks first (so a reconcile that fails half-way still remembers what is leaving).
     ``adds``: what the same plan adds to existing endpoints, judged as already there (an endpoint about to
-    serve a new subnet is not deleted for serving only unneeded ones now)."""
+    serve a new subnet is not deleted for serving only unneeded ones now). ``unreached``: its interface
+    endpoints that reach nobody (a hub serves the service, or another endpoint has the private DNS name):
+    deleted, whatever subnets they are in."""
     needs = list(needs)
     by_name = {info.service_name: info for info in catalog.services.values()}
     az_of = {s.id: s.az for s in snapshot.subnets}
@@ -99,6 +102,18 @@ def plan_releases(
             continue  # a service the catalog does not know: what it serves cannot be judged, so it stays
         if endpoint.type == EndpointType.GATEWAY:
             actions += _gateway(snapshot.vpc_id, endpoint, info, needs, deleted)
+        elif endpoint.id in unreached:
+            deleted.add(endpoint.id)
+            actions.append(
+                DeleteEndpoint(
+                    snapshot.vpc_id,
+                    endpoint.id,
+                    info.short_name,
+                    endpoint.type,
+                    tuple(sorted(endpoint.subnet_ids)),
+                    Reason.NOT_NEEDED,
+                )
+            )
         elif endpoint.type == EndpointType.INTERFACE:
             actions += _interface(snapshot.vpc_id, endpoint, info, needs, leaving, az_of, deleted)
     hosting = {s for e in snapshot.endpoints if e.managed and e.live for s in e.subnet_ids}

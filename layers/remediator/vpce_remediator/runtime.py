@@ -39,4 +39,5 @@ def _dependencies(settings: Settings, logger: Any, session: Any, endpoint_url: s
         logger=logger,
         telemetry=events,
         sqs=cache(lambda: client("sqs", session, region, endpoint_url)),
+        route53=cache(lambda: client("route53", session, region, endpoint_url)),
     )

@@ -198,6 +198,24 @@ def to_security_group(raw: dict) -> SecurityGroup:
     return SecurityGroup(raw["GroupId"], frozenset(cidrs), owned=_tags(raw).get(MANAGED_BY_KEY) == MANAGED_BY_VALUE)
 
 
+# Route 53 has no paginator for this call: NextToken by hand. A VPC has at most a few hundred zones.
+ZONE_PERMISSIONS = ("route53:ListHostedZonesByVPC",)
+
+
+def read_zones(route53: Any, vpc_id: str, region: str) -> dict[str, str]:
+    """The private hosted zones associated with the VPC, whoever owns them (a hub account's included):
+    name (lowercase, without the trailing dot) -> zone id."""
+    zones: dict[str, str] = {}
+    kwargs: dict[str, Any] = {"VPCId": vpc_id, "VPCRegion": region}
+    while True:
+        page = route53.list_hosted_zones_by_vpc(**kwargs)
+        for summary in page.get("HostedZoneSummaries", []):
+            zones[summary["Name"].lower().rstrip(".")] = summary["HostedZoneId"]
+        if not page.get("NextToken"):
+            return zones
+        kwargs["NextToken"] = page["NextToken"]
+
+
 def read_catalog(ec2: Any, region: str) -> ServiceCatalog:
     """Every endpoint service of the region; one or two pages, read once per container."""
     return to_catalog(list(_pages(ec2, "describe_vpc_endpoint_services", "ServiceDetails")), region)
@@ -220,6 +238,11 @@ def to_catalog(details: list[dict[str, Any]], region: str) -> ServiceCatalog:
                 azs=frozenset(detail.get("AvailabilityZones", [])),
                 private_dns_name=detail.get("PrivateDnsName"),
                 policy_supported=bool(detail.get("VpcEndpointPolicySupported")),
+                private_dns_names=tuple(
+                    n["PrivateDnsName"]
+                    for n in detail.get("PrivateDnsNames", [])
+                    if isinstance(n, dict) and n.get("PrivateDnsName")
+                ),
             )
             services[(short, info.type)] = info
     return ServiceCatalog(services)

@@ -122,6 +122,10 @@ TRIGGERS: dict[str, Trigger] = {
         lookup_paths=("requestParameters.routeTableId",),
         deletes=True,
     ),
+    "ModifyVpcAttribute": Trigger(
+        why="both DNS attributes on: private DNS becomes possible on the interface endpoints it made without it",
+        vpc_paths=("requestParameters.vpcId",),
+    ),
     "DeleteVpc": Trigger(
         why="EC2 refused to delete a VPC: what the remediator made in it must go first",
         vpc_paths=("requestParameters.vpcId",),

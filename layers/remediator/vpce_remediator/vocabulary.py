@@ -67,6 +67,13 @@ class Reason(StrEnum):
     ROUTE_TABLE_MISSING = "route_table_not_associated"
     AZ_MISSING = "az_not_served"
     ENDPOINT_DELETED = "endpoint_deleted"
+    # Served means reachable: the VPC's endpoint for the service has private DNS off, so the SDKs in the
+    # VPC keep resolving the service's public name.
+    ENDPOINT_PRIVATE_DNS_OFF = "endpoint_private_dns_off"
+    # A private hosted zone of the service's DNS name is associated with the VPC: a hub VPC serves it.
+    SERVED_CENTRALLY = "served_centrally"
+    # The policy says the service comes from a hub (central: true), and no hub zone is associated.
+    CENTRAL_MISSING = "central_endpoint_missing"
     # A subnet whose DeleteSubnet EC2 refused (DependencyViolation): on its way out, so nothing is added
     # to it, and an ENI of the remediator's in it is moved or released so the retried delete succeeds.
     SUBNET_LEAVING = "subnet_leaving"
@@ -91,6 +98,7 @@ class Outcome(StrEnum):
     CREATED = "created"
     ATTACHED = "attached"
     AUTHORIZED = "authorized"
+    ENABLED = "enabled"  # private DNS turned on, on one of its own endpoints
     WOULD_CHANGE = "would_change"  # report mode
     # Releases of what the remediator made (Prune=own)
     RELEASED = "released"  # a route table or an AZ taken off one of its endpoints
@@ -105,7 +113,9 @@ class Outcome(StrEnum):
     CONFLICT = "conflict"  # another writer got there first: re-read and re-plan
 
 
-APPLIED = frozenset({Outcome.CREATED, Outcome.ATTACHED, Outcome.AUTHORIZED, Outcome.RELEASED, Outcome.MOVED, Outcome.DELETED})
+APPLIED = frozenset(
+    {Outcome.CREATED, Outcome.ATTACHED, Outcome.AUTHORIZED, Outcome.ENABLED, Outcome.RELEASED, Outcome.MOVED, Outcome.DELETED}
+)
 PROPOSED = frozenset({Outcome.WOULD_CHANGE, Outcome.WOULD_RELEASE})
 
 
