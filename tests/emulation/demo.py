@@ -4,8 +4,9 @@ It builds a realistic VPC, sends the CloudTrail events EC2 would emit for it thr
 own EventBridge patterns to the real handlers, with a short settle window (DEMO_SETTLE_SECONDS), and
 prints what the intake queued, the one reconcile the burst got once the window closed, and a
 before/after table of each subnet's compliance. Then it delivers every event again, out of order, to
-show that duplicates cost nothing, and lets some drift settle. It ends with an opt-out (what only that
-subnet needed is released) and a ``terraform destroy`` of the whole VPC, which EC2 refuses until the
+show that duplicates cost nothing, and lets some drift settle. A second VPC, a spoke, is served by a hub
+account's private hosted zones and gets no interface endpoint of its own. It ends with an opt-out (what
+only that subnet needed is released) and a ``terraform destroy`` of the whole VPC, which EC2 refuses until the
 remediator's ENIs and group are gone: the before/after table shows both.
 """
 
@@ -268,6 +269,29 @@ def main() -> None:
         code = cli(["audit", "--region", REGION])
         print(f"exit code {code}: 0 compliant, 1 not, 2 error")
 
+        print("\nA spoke served by a hub: a second VPC whose interface services a shared-services account (222222222222)")
+        print("serves from its own VPC, through private hosted zones it associates with the spoke...")
+        spoke = Vpc.create(ec2, "10.30.0.0/16")
+        zones = {
+            s: fidelity.associate_hub_zone("222222222222", f"{s}.{REGION}.amazonaws.com", spoke.id)
+            for s in settings.interface_services
+        }
+        for az in ("eu-west-1a", "eu-west-1b"):
+            spoke.subnet(f"spoke-{az[-1]}", az)
+        with contextlib.redirect_stdout(emf):
+            for name in spoke.subnets:
+                stack.publish(happening_now(spoke.subnet_event(name)))
+            stack.settle()
+        _records(stream)
+        made = sorted(e["ServiceName"].rsplit(".", 1)[1] for e in spoke.endpoints() if e["State"] != "deleted")
+        saved = len(zones) * len(spoke.subnets) * settings.endpoint_az_hour_usd * 730
+        print(f"  endpoints made in {spoke.id}: {', '.join(made)} (gateway, free); interface services served centrally:")
+        for service, zone in zones.items():
+            print(f"    {service:<12} zone {zone} (owner 222222222222)")
+        print(
+            f"  not paid for: {len(zones)} services x {len(spoke.subnets)} AZs = US${saved:.2f} a month at US${settings.endpoint_az_hour_usd}/AZ-hour"
+        )
+
         print("\nOpt-out: app-c's opt-in tag is removed (DeleteTags); what only it needed is released (Prune=own)...")
         with contextlib.redirect_stdout(emf):
             stack.publish(vpc.opt_out("app-c"))
@@ -294,7 +318,9 @@ def main() -> None:
         gone = {subnet: "deleted" for subnet in before}
         columns = {"before": before, "remediated": remediated, "after opt-out": opted_out, "after destroy": gone}
         print_table(vpc, columns, tables)
-        mine = ec2.describe_vpc_endpoints(Filters=[{"Name": "tag:managed-by", "Values": ["vpce-remediator"]}])["VpcEndpoints"]
+        mine = ec2.describe_vpc_endpoints(
+            Filters=[{"Name": "tag:managed-by", "Values": ["vpce-remediator"]}, {"Name": "vpc-id", "Values": [vpc.id]}]
+        )["VpcEndpoints"]
         print(
             f"\nThe remediator's resources in the VPC: {remediator['endpoints']} endpoints and {remediator['groups']} group "
             f"before the destroy; {sum(e['State'] != 'deleted' for e in mine)} endpoints and "
