@@ -288,9 +288,8 @@ def main() -> None:
         print(f"  endpoints made in {spoke.id}: {', '.join(made)} (gateway, free); interface services served centrally:")
         for service, zone in zones.items():
             print(f"    {service:<12} zone {zone} (owner 222222222222)")
-        print(
-            f"  not paid for: {len(zones)} services x {len(spoke.subnets)} AZs = US${saved:.2f} a month at US${settings.endpoint_az_hour_usd}/AZ-hour"
-        )
+        price = settings.endpoint_az_hour_usd
+        print(f"  not paid for: {len(zones)} services x {len(spoke.subnets)} AZs = US${saved:.2f} a month at US${price}/AZ-hour")
 
         print("\nOpt-out: app-c's opt-in tag is removed (DeleteTags); what only it needed is released (Prune=own)...")
         with contextlib.redirect_stdout(emf):
