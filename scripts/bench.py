@@ -198,6 +198,7 @@ class Meter:
 
         self.calls = CallLog()
         self.in_calls = 0.0
+        self.fidelity: Any = None  # the emulation's fidelity layer, set by emulation()
         session.events.register("before-call.*.*", self.calls.record)
         session.events.register("before-call.*.*", self._start)
         session.events.register("after-call.*.*", self._stop)
@@ -263,7 +264,9 @@ def emulation(eni_release_seconds: float = 0.0) -> Iterator[tuple[Any, Meter]]:
             fidelity.eni_release_seconds = eni_release_seconds
             ec2 = boto3.session.Session(region_name=REGION).client("ec2")
             boto3.setup_default_session(region_name=REGION)
-            yield ec2, Meter(boto3.DEFAULT_SESSION)
+            meter = Meter(boto3.DEFAULT_SESSION)
+            meter.fidelity = fidelity  # for scenarios that need the emulation's own knobs (hub zones)
+            yield ec2, meter
     finally:
         boto3.DEFAULT_SESSION = None
         TagBackend.describe_tags = original
@@ -542,6 +545,43 @@ def sweeps(max_vpcs: int, runs: int) -> None:
     table(rows)
     say("  the sweeps that remediated the new VPCs (cold container for the first: +1 catalog read):")
     table(first_rows, indent="    ")
+    say()
+
+
+def hubs(spokes: int, runs: int) -> None:
+    from tests.emulation.account import load_event
+    from tests.emulation.costs import small_vpcs
+    from tests.emulation.lambda_runtime import Stack
+
+    say(f"== Spokes served by a hub: {spokes} VPCs like the sweep's, their 3 interface services in a hub account's zones ==")
+    say(f"  Median of {runs} steady runs; Route 53 is asked only where no endpoint of the VPC reaches a need.")
+    rows: list[tuple[str, ...]] = [("run", "EC2 reads", "Route 53 calls", "EC2 writes", "wall", "own code")]
+    with emulation() as (ec2, meter):
+        stack = Stack().provision()
+        vpcs = small_vpcs(ec2, spokes)
+        for vpc in vpcs:
+            for service in ("ssm", "ssmmessages", "ec2messages"):
+                meter.fidelity.associate_hub_zone("222222222222", f"{service}.{REGION}.amazonaws.com", vpc.id)
+        event = load_event("scheduled_sweep.json")
+
+        def sweep() -> None:
+            assert stack.invoke("SweepFunction", event)["status"] == "ok"
+
+        meter.measure(sweep)  # remediates the gateway needs
+        for name, run in (("steady sweep", sweep),):
+            samples = [meter.measure(run) for _ in range(runs)]
+            s = samples[len(samples) // 2]
+            rows.append(
+                (
+                    name,
+                    f"{s.cost.ec2_reads} ({ops(s.cost.reads)})",
+                    str(s.cost.other["ListHostedZonesByVPC"]),
+                    str(s.cost.ec2_writes),
+                    ms(statistics.median(x.wall for x in samples)),
+                    ms(statistics.median(x.own for x in samples)),
+                )
+            )
+    table(rows)
     say()
 
 
@@ -929,6 +969,9 @@ def main(argv: list[str] | None = None) -> int:
     step = time.perf_counter()
     releases(args.settle_runs)
     say(f"  (releases: {time.perf_counter() - step:.0f} s)\n")
+    step = time.perf_counter()
+    hubs(min(100, args.max_vpcs), args.sweep_runs)
+    say(f"  (hub spokes: {time.perf_counter() - step:.0f} s)\n")
     step = time.perf_counter()
     sweeps(args.max_vpcs, args.sweep_runs)
     say(f"  (sweeps: {time.perf_counter() - step:.0f} s)\n")
