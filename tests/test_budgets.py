@@ -192,8 +192,11 @@ def test_issue_budget_every_no_change_event_costs_at_most_three_ec2_reads_and_on
 
 def test_the_remediators_own_adds_cost_no_call_at_all(stack, calls):
     # The remediator's own ModifyVpcEndpoint that adds comes back through CloudTrail; it is dropped before any read
+    from tests.emulation.template import role_arn
+
     event = sample_event("modify_vpc_endpoint.json")
     event["detail"]["userAgent"] = "Boto3/1.43.108 md/Botocore#1.43.127 ua/2.1 cfg/retry-mode#standard vpce-remediator"
+    event["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = role_arn("ReconcilerRole")
     request = event["detail"]["requestParameters"]["ModifyVpcEndpointRequest"]
     request["AddRouteTableId"] = request.pop("RemoveRouteTableId")
     cost = publish(stack, calls, event)

@@ -46,6 +46,7 @@ from vpce_remediator.events import CLOUDTRAIL_DETAIL_TYPE
 from vpce_remediator.triggers import ASSOCIATION, EVENT_SOURCE, REFUSED_CODES, ROUTE_TABLE, SUBNET, TRIGGERS, VPC_ENDPOINT
 
 from tests.emulation.account import EVENTS, OPT_IN_KEY
+from tests.emulation.template import role_arn
 
 EVENT_FUNCTION = "IntakeFunction"
 SWEEP_FUNCTION = "SweepFunction"
@@ -53,6 +54,7 @@ RECONCILER_FUNCTION = "ReconcilerFunction"
 SAMPLES = {path.name: json.loads(path.read_text()) for path in sorted(EVENTS.glob("*.json"))}
 REQUIRED_TEXT = ("eventID", "eventName", "eventSource", "awsRegion", "eventTime")
 SECTIONS = ("requestParameters", "responseElements")
+OWN_ROLES = {role_arn("ReconcilerRole"), role_arn("SweepRole")}
 TRIGGER_LOOKUP_PREFIXES = ((SUBNET, "subnet"), (ROUTE_TABLE, "rtb"), (VPC_ENDPOINT, "vpce"), (ASSOCIATION, "rtbassoc"))
 
 FUZZ = settings(
@@ -319,8 +321,11 @@ def contract(event: Any) -> str:
         return "invalid"
     elif trigger.only_refused:
         return "ignored"  # a VPC that is gone
-    if isinstance(detail.get("userAgent"), str) and USER_AGENT in detail["userAgent"] and not _own_release(detail):
-        return "ignored"  # our own call
+    identity = detail.get("userIdentity")
+    context = identity.get("sessionContext") if isinstance(identity, dict) else None
+    issuer = context.get("sessionIssuer") if isinstance(context, dict) else None
+    if isinstance(issuer, dict) and issuer.get("arn") in OWN_ROLES and not _own_release(detail):
+        return "ignored"  # our own call, by the role that made it (a user agent proves nothing)
     if _ids(detail, trigger.vpc_paths, "vpc"):
         return "queued"
     if trigger.lookup is None:

@@ -321,6 +321,43 @@ INVALID = [
         "too broad",
     ),
     (
+        # Two halves of the internet pass a /0 check; no prefix shorter than /8 does
+        "cidr-internet-in-halves",
+        doc("{gold: {interface: {ssm: {allowed_cidrs: [0.0.0.0/1, 128.0.0.0/1]}}}}"),
+        "policies.gold.interface.ssm.allowed_cidrs[0]",
+        "shorter than /8",
+    ),
+    (
+        "cidr-public",
+        doc("{gold: {interface: {ssm: {allowed_cidrs: [10.0.0.0/8, 203.0.113.0/24, 8.8.0.0/16]}}}}"),
+        "policies.gold.interface.ssm.allowed_cidrs[2]",
+        "publicly routable: set allow_public_cidrs: true",
+    ),
+    (
+        "allow-public-alone",
+        doc("{gold: {interface: {ssm: {allow_public_cidrs: true}}}}"),
+        "policies.gold.interface.ssm.allow_public_cidrs",
+        "only beside allowed_cidrs",
+    ),
+    (
+        "allow-public-not-bool",
+        doc("{gold: {interface: {ssm: {allowed_cidrs: [10.0.0.0/8], allow_public_cidrs: yes please}}}}"),
+        "policies.gold.interface.ssm.allow_public_cidrs",
+        "true or false",
+    ),
+    (
+        "central-with-options",
+        doc("{gold: {interface: {ssm: {central: true, private_dns: true}}}}"),
+        "policies.gold.interface.ssm.private_dns",
+        "does not apply to a central service",
+    ),
+    (
+        "central-not-bool",
+        doc("{gold: {interface: {ssm: {central: 1}}}}"),
+        "policies.gold.interface.ssm.central",
+        "true or false",
+    ),
+    (
         "cidr-twice",
         doc("{gold: {interface: {ssm: {allowed_cidrs: [10.0.0.0/8, 10.0.0.0/255.0.0.0]}}}}"),
         "policies.gold.interface.ssm.allowed_cidrs[1]",
@@ -593,3 +630,17 @@ def test_yaml_is_imported_only_when_a_document_is_parsed():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     # Then PyYAML has not been loaded
     assert out.strip() == "False"
+
+
+def test_a_public_range_is_allowed_when_the_policy_says_so():
+    result = parse(doc("{p: {interface: {ssm: {allowed_cidrs: [8.8.0.0/16], allow_public_cidrs: true}}}}"))
+    assert result.policies["p"].options_for("ssm", INTERFACE).allowed_cidrs == ("8.8.0.0/16",)
+    # Private, shared (carrier-grade NAT) and documentation ranges are not publicly routable
+    shared = parse(doc("{p: {interface: {ssm: {allowed_cidrs: [100.64.0.0/10, 172.16.0.0/12]}}}}"))
+    assert shared.policies["p"].options_for("ssm", INTERFACE).allowed_cidrs == ("100.64.0.0/10", "172.16.0.0/12")
+
+
+def test_central_is_an_interface_option_alone():
+    result = parse(doc("{p: {interface: {kms: {central: true}, ssm: {central: false, private_dns: false}}}}"))
+    assert result.policies["p"].options_for("kms", INTERFACE).central is True
+    assert result.policies["p"].options_for("ssm", INTERFACE).central is False

@@ -825,7 +825,7 @@ def test_vpc_details_are_asked_for_exactly_when_an_interface_endpoint_must_be_cr
     assert not with_details.needs_details
     creates = (
         any(isinstance(a, CreateInterfaceEndpoint | EnablePrivateDns) for a in with_details.actions)
-        or any(f.reason == Reason.GROUP_NAME_TAKEN for f in with_details.findings)
+        or any(f.reason in (Reason.GROUP_NAME_TAKEN, Reason.GROUP_UNTRUSTED) for f in with_details.findings)
         or any(f.reason == Reason.ENDPOINT_PRIVATE_DNS_OFF and f.note == Note.PRIVATE_DNS_OFF for f in with_details.findings)
     )
     assert plan.needs_details == (world.snapshot.details is None and creates)

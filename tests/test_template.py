@@ -127,8 +127,14 @@ def test_each_function_gets_an_environment_its_settings_accept(function_id):
         "/vpce-remediator/policies",
         settle_seconds=300,
         settle_queue_url="<SettleQueue>",
+        own_role_arns=settings.own_role_arns,
     )
     assert env["POWERTOOLS_SERVICE_NAME"] == "vpce-remediator"
+    # Only intake tells its own calls from others', by the roles that make them.
+    if function_id == "IntakeFunction":
+        assert {arn.rsplit("/", 1)[1].split("-")[2] for arn in settings.own_role_arns} == {"ReconcilerRole", "SweepRole"}
+    else:
+        assert settings.own_role_arns == frozenset()
 
 
 def test_the_settle_window_defaults_to_five_minutes_and_is_bounded_by_the_code():

@@ -86,24 +86,48 @@ def test_a_different_opt_in_key_makes_the_same_tag_irrelevant():
 
 
 OWN_AGENT = "Boto3/1.43.0 md/Botocore#1.43.0 ua/2.1 os/linux lang/python#3.13 vpce-remediator"
+OWN_ROLE = "arn:aws:iam::123456789012:role/vpce-remediator-ReconcilerRole-0ABCDEF12345"
+
+
+def made_by_the_remediator(event: dict) -> dict:
+    """The event as CloudTrail records a call of the remediator's reconciler role."""
+    identity = event["detail"]["userIdentity"]
+    identity["arn"] = "arn:aws:sts::123456789012:assumed-role/vpce-remediator-ReconcilerRole-0ABCDEF12345/fn"
+    identity["sessionContext"]["sessionIssuer"]["arn"] = OWN_ROLE
+    event["detail"]["userAgent"] = OWN_AGENT
+    return event
+
+
+def own_targets(event: dict) -> Targets:
+    return targets(parse_api_call(event), KEY, frozenset({OWN_ROLE}))
 
 
 def test_the_remediators_own_adds_are_ignored():
-    event = load_event("modify_vpc_endpoint.json")
-    event["detail"]["userAgent"] = OWN_AGENT
+    event = made_by_the_remediator(load_event("modify_vpc_endpoint.json"))
     event["detail"]["requestParameters"]["ModifyVpcEndpointRequest"] = {
         "VpcEndpointId": "vpce-0123456789abcdef0",
         "AddRouteTableId": {"tag": 1, "content": "rtb-07a8b9c0d1e2f3a4b"},
     }
-    assert targets(parse_api_call(event), KEY) == Targets(ignored="own_call")
+    assert own_targets(event) == Targets(ignored="own_call")
+
+
+def test_the_remediators_user_agent_from_anyone_else_is_reconciled_and_flagged():
+    # Anyone can set AWS_SDK_UA_APP_ID=vpce-remediator: the call is judged by who made it
+    event = load_event("modify_vpc_endpoint.json")
+    event["detail"]["userAgent"] = OWN_AGENT
+    assert own_targets(event) == Targets(lookup=VPC_ENDPOINT, lookup_ids=("vpce-0123456789abcdef0",), claims_own=True)
+    # and the remediator's role without its user agent is still its own
+    quiet = made_by_the_remediator(load_event("modify_vpc_endpoint.json"))
+    quiet["detail"]["requestParameters"]["ModifyVpcEndpointRequest"] = {"VpcEndpointId": "vpce-0123456789abcdef0"}
+    quiet["detail"]["userAgent"] = "Boto3/1.43.0"
+    assert own_targets(quiet) == Targets(ignored="own_call")
 
 
 @pytest.mark.parametrize("name", ["modify_vpc_endpoint.json", "delete_vpc_endpoints.json"])
 def test_the_remediators_own_releases_are_reconciled_again(name):
     # A subnet may have opted in while the release ran: the next reconcile puts back what it needs
-    event = load_event(name)  # the modify removes a route table
-    event["detail"]["userAgent"] = OWN_AGENT
-    assert targets(parse_api_call(event), KEY) == Targets(lookup=VPC_ENDPOINT, lookup_ids=("vpce-0123456789abcdef0",))
+    event = made_by_the_remediator(load_event(name))  # the modify removes a route table
+    assert own_targets(event) == Targets(lookup=VPC_ENDPOINT, lookup_ids=("vpce-0123456789abcdef0",))
 
 
 def test_deleting_every_tag_of_a_subnet_removes_the_opt_in_tag_too():

@@ -111,6 +111,8 @@ def resolve(
         if resources is None:
             return f"<{value['Ref']}>"
         raise ValueError(f"the emulated stack has no resource {value['Ref']}")
+    if isinstance(value, dict) and list(value) == ["Fn::GetAtt"] and value["Fn::GetAtt"][1] == "Arn":
+        return role_arn(value["Fn::GetAtt"][0])  # the roles' ARNs (the only GetAtt the environment uses)
     if isinstance(value, dict) and "Fn::Join" in value:
         separator, parts = value["Fn::Join"]
         if isinstance(parts, dict):  # !Join [",", !Ref SomeList]: a CommaDelimitedList default is one string
@@ -121,6 +123,11 @@ def resolve(
         chosen = when_true if condition(conditions[name], parameters, conditions) else when_false
         return resolve(chosen, parameters, conditions, resources)
     raise ValueError(f"the emulation cannot resolve {value!r}")
+
+
+def role_arn(logical_id: str) -> str:
+    """The ARN CloudFormation would give one of the stack's roles (its name: stack name, logical id, a suffix)."""
+    return f"arn:aws:iam::123456789012:role/vpce-remediator-{logical_id}-0ABCDEF12345"
 
 
 def condition(expression: Any, parameters: dict[str, Any], conditions: dict[str, Any]) -> bool:

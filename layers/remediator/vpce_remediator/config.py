@@ -53,6 +53,8 @@ class Settings:
     teardown_grace_seconds: int = DEFAULT_TEARDOWN_GRACE_SECONDS
     # While a release waits for EC2 (a deleted endpoint's ENIs), the VPC is checked again this often.
     release_recheck_seconds: int = 30
+    # The ARNs of the roles the remediator writes with (reconciler, sweep): how its own calls are known.
+    own_role_arns: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -89,6 +91,7 @@ class Settings:
                 MIN_TEARDOWN_GRACE_SECONDS,
             ),
             release_recheck_seconds=_bounded(env, "RELEASE_RECHECK_SECONDS", 30, 300, 1),
+            own_role_arns=frozenset(a.strip() for a in env.get("OWN_ROLE_ARNS", "").split(",") if a.strip()),
         )
 
 

@@ -28,3 +28,20 @@ class PolicyError(RemediatorError):
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
+
+
+class Suspicious(RemediatorError):
+    """Something in the account claims to be the remediator's, or looks like it, and is not: counted in the
+    Errors metric (so the alarm fires) while the run goes on without trusting it."""
+
+
+class ImpersonatedOwnCall(Suspicious):
+    """A call with the remediator's user agent, made by a principal that is not one of its roles."""
+
+
+class UntrustedSecurityGroup(Suspicious):
+    """A group named like the remediator's whose tag or ingress rules the remediator did not write."""
+
+
+class ServiceNotInRegion(RemediatorError):
+    """A policy requires a service the Region does not offer (a typo such as 'sssm')."""

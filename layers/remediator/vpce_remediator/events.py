@@ -20,6 +20,8 @@ class ApiCall:
     region: str
     event_time: float  # seconds since the epoch: when the call was made, not when it was delivered
     principal_arn: str | None = None
+    # userIdentity.sessionContext.sessionIssuer.arn: the role whose session made the call.
+    issuer_arn: str | None = None
     user_agent: str | None = None
     error_code: str | None = None
     request: Mapping[str, Any] = field(default_factory=dict)
@@ -46,9 +48,32 @@ def _flatten(nodes: list[Any]) -> list[Any]:
     return flat
 
 
+# An EventBridge event is at most 256 KB; CloudTrail's records nest a few levels. Anything deeper or larger
+# is refused before it is walked, so no input can make the parser recurse or loop without bound.
+MAX_DEPTH = 32
+MAX_NODES = 20_000
+
+
+def check_shape(value: Any, what: str = "event") -> None:
+    """InvalidEvent when ``value`` nests deeper than MAX_DEPTH or holds more than MAX_NODES values (iterative)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    nodes = 0
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise InvalidEvent(f"{what} holds more than {MAX_NODES:,} values")
+        if isinstance(node, Mapping | list):
+            if depth > MAX_DEPTH:
+                raise InvalidEvent(f"{what} is nested deeper than {MAX_DEPTH} levels")
+            children = node.values() if isinstance(node, Mapping) else node
+            stack.extend((child, depth + 1) for child in children)
+
+
 def parse_api_call(event: Any) -> ApiCall:
     if not isinstance(event, Mapping):
         raise InvalidEvent(f"event is a {type(event).__name__}, not an object")
+    check_shape(event)
     if event.get("detail-type") != CLOUDTRAIL_DETAIL_TYPE:
         raise InvalidEvent(f"detail-type is {event.get('detail-type')!r}, not {CLOUDTRAIL_DETAIL_TYPE!r}")
     detail = event.get("detail")
@@ -61,6 +86,7 @@ def parse_api_call(event: Any) -> ApiCall:
         region=_text(detail, "awsRegion"),
         event_time=_event_time(detail.get("eventTime")),
         principal_arn=_optional_text(detail.get("userIdentity"), "arn"),
+        issuer_arn=_issuer(detail.get("userIdentity")),
         user_agent=_optional_text(detail, "userAgent"),
         error_code=_optional_text(detail, "errorCode"),
         request=_section(detail, "requestParameters"),
@@ -84,6 +110,12 @@ def _event_time(value: Any) -> float:
     except ValueError as exc:
         raise InvalidEvent(f"detail.eventTime {value[:40]!r} is not an ISO 8601 time") from exc
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def _issuer(identity: Any) -> str | None:
+    context = identity.get("sessionContext") if isinstance(identity, Mapping) else None
+    issuer = context.get("sessionIssuer") if isinstance(context, Mapping) else None
+    return _optional_text(issuer, "arn")
 
 
 def _optional_text(node: Any, key: str) -> str | None:
@@ -117,6 +149,7 @@ def parse_queue_batch(event: Any) -> list[QueueMessage]:
     records = event.get("Records") if isinstance(event, Mapping) else None
     if not isinstance(records, list) or not records:
         raise InvalidEvent("not an SQS batch: no list of Records")
+    check_shape(event, "the SQS batch")
     return [_queue_message(record) for record in records]
 
 

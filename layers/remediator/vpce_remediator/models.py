@@ -82,6 +82,13 @@ class SecurityGroup:
     https_ingress_cidrs: frozenset[str] = frozenset()
     # A group with our name but without our tag is someone else's: never write to it.
     owned: bool = True
+    # Ingress beyond TCP 443 from IPv4 CIDRs (another port, IPv6, a prefix list, another group): never
+    # written by the remediator, so a group holding it is not trusted, tag or no tag.
+    other_ingress: bool = False
+
+    def trusted(self, cidrs: frozenset[str]) -> bool:
+        """Ours to use: tagged as ours, and only the HTTPS rules the remediator would have written."""
+        return self.owned and not self.other_ingress and self.https_ingress_cidrs <= cidrs
 
 
 @dataclass(frozen=True)

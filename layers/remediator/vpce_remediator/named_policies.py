@@ -34,7 +34,8 @@ Rules (a document that breaks any of them is refused whole with a ``PolicyError`
   to options, and requires at least one service. Service names match ``[a-z0-9][a-z0-9.-]*`` once
   lowercased and appear at most once per list/mapping. The document's order is kept.
 - Options: ``policy`` (gateway and interface), ``private_dns`` (interface; true or false),
-  ``allowed_cidrs`` (interface; at most 50 IPv4 CIDRs without host bits, never ``0.0.0.0/0``) and
+  ``allowed_cidrs`` (interface; at most 50 IPv4 CIDRs without host bits, none shorter than /8, and none
+  publicly routable unless ``allow_public_cidrs: true`` is set beside them) and
   ``central`` (interface; true or false: served only by a hub's private hosted zone, or a private-DNS
   endpoint the VPC already has, and never created; with ``central`` no other option applies).
   An endpoint policy must be a non-empty JSON object; it is stored as compact JSON with sorted keys
@@ -73,7 +74,9 @@ MAX_ALLOWED_CIDRS = 50
 _VERSION = 1
 _TOP_KEYS = ("version", "policies")
 _POLICY_KEYS = ("gateway", "interface")
-_OPTION_KEYS = {GATEWAY: ("policy",), INTERFACE: ("private_dns", "policy", "allowed_cidrs", "central")}
+_OPTION_KEYS = {GATEWAY: ("policy",), INTERFACE: ("private_dns", "policy", "allowed_cidrs", "allow_public_cidrs", "central")}
+# allowed_cidrs: no prefix shorter than this (0.0.0.0/1 + 128.0.0.0/1 would be the internet in two lines).
+MIN_ALLOWED_PREFIX = 8
 _LIST_KEY = {GATEWAY: "gateway", INTERFACE: "interface"}
 # fullmatch, not match with "$": "$" also matches before a trailing newline.
 _POLICY_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
@@ -253,7 +256,12 @@ def _options(raw: Any, path: str, endpoint_type: EndpointType) -> ServiceOptions
         # Nothing is created for a central service, so an option for its creation would never apply.
         raise PolicyError(_at(path, others[0]), "does not apply to a central service (it is never created here)")
     document = _endpoint_policy(raw["policy"], f"{path}.policy") if "policy" in raw else None
-    cidrs = _allowed_cidrs(raw["allowed_cidrs"], f"{path}.allowed_cidrs") if "allowed_cidrs" in raw else ()
+    allow_public = raw.get("allow_public_cidrs", False)
+    if type(allow_public) is not bool:
+        raise PolicyError(f"{path}.allow_public_cidrs", f"must be true or false, got {_describe(allow_public)}")
+    if allow_public and "allowed_cidrs" not in raw:
+        raise PolicyError(f"{path}.allow_public_cidrs", "applies only beside allowed_cidrs")
+    cidrs = _allowed_cidrs(raw["allowed_cidrs"], f"{path}.allowed_cidrs", allow_public) if "allowed_cidrs" in raw else ()
     return ServiceOptions(private_dns=private_dns, policy_document=document, allowed_cidrs=cidrs, central=central)
 
 
@@ -310,7 +318,7 @@ def _yaml_scalar_to_json(value: Any) -> Any:
     raise TypeError(f"{_describe(value)} has no JSON form")
 
 
-def _allowed_cidrs(raw: Any, path: str) -> tuple[str, ...]:
+def _allowed_cidrs(raw: Any, path: str, allow_public: bool) -> tuple[str, ...]:
     if not isinstance(raw, list):
         raise PolicyError(path, f"must be a list of IPv4 CIDRs, got {_describe(raw)}")
     if len(raw) > MAX_ALLOWED_CIDRS:
@@ -324,8 +332,11 @@ def _allowed_cidrs(raw: Any, path: str) -> tuple[str, ...]:
             network = ipaddress.IPv4Network(item, strict=True)
         except ValueError as exc:
             raise PolicyError(item_path, f"must be an IPv4 CIDR such as 10.1.0.0/16: {_first_line(exc)}") from exc
-        if network.prefixlen == 0:
-            raise PolicyError(item_path, f"{item!r} is too broad: it would let every IPv4 address reach the endpoints")
+        if network.prefixlen < MIN_ALLOWED_PREFIX:
+            raise PolicyError(item_path, f"{item!r} is too broad: prefixes shorter than /{MIN_ALLOWED_PREFIX} are refused")
+        if network.is_global and not allow_public:
+            # Internet addresses reaching private endpoints: a mistake unless the policy says otherwise.
+            raise PolicyError(item_path, f"{item!r} is publicly routable: set allow_public_cidrs: true to allow it")
         cidr = str(network)
         if cidr in cidrs:
             raise PolicyError(item_path, f"repeats {cidr} (first at {cidrs[cidr]})")

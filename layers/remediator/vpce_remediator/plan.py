@@ -117,7 +117,8 @@ def plan_vpc(
         if any(isinstance(a, CreateInterfaceEndpoint | EnablePrivateDns) for a in interface_actions):
             if snapshot.details is None:
                 return Plan(snapshot.vpc_id, needs_details=True)
-            interface_actions = _settle_interface_creates(snapshot, eligible, catalog, interface_actions, findings)
+            trusted = frozenset(c for p in policies.policies.values() for o in p.options.values() for c in o.allowed_cidrs)
+            interface_actions = _settle_interface_creates(snapshot, eligible, catalog, interface_actions, findings, trusted)
         actions = gateway_actions + interface_actions
     if prune:
         unknown = [i for i, f in enumerate(findings) if f.reason == Reason.UNKNOWN_POLICY]
@@ -350,7 +351,12 @@ def _preferred_interface_endpoint(endpoints: list[Endpoint]) -> Endpoint | None:
 
 
 def _settle_interface_creates(
-    snapshot: VpcSnapshot, eligible: list[_Eligible], catalog: ServiceCatalog, actions: list[Action], findings: list[Finding]
+    snapshot: VpcSnapshot,
+    eligible: list[_Eligible],
+    catalog: ServiceCatalog,
+    actions: list[Action],
+    findings: list[Finding],
+    trusted_cidrs: frozenset[str],
 ) -> list[Action]:
     """Private DNS, endpoint policy and the security group for interface creates, and whether private DNS
     can be turned on, now that details are known."""
@@ -364,10 +370,12 @@ def _settle_interface_creates(
         actions = [a for a in actions if not isinstance(a, EnablePrivateDns)]
     group = details.security_group
     creates = [a for a in actions if isinstance(a, CreateInterfaceEndpoint)]
-    if group is not None and not group.owned:
-        # Someone else's group carries our name: we may not write to it and cannot create ours.
+    if group is not None and not group.trusted(trusted_cidrs | set(details.cidrs)):
+        # Someone else's group carries our name (no tag), or a group with our name and tag holds rules we
+        # never write (anyone who may tag can plant one): no endpoint of ours gets it, and it is not written to.
+        reason = Reason.GROUP_UNTRUSTED if group.owned else Reason.GROUP_NAME_TAKEN
         for create in creates:
-            _rewrite(findings, create, status=Status.SKIPPED, reason=Reason.GROUP_NAME_TAKEN, action=None, warning=True)
+            _rewrite(findings, create, status=Status.SKIPPED, reason=reason, action=None, warning=True)
         return [a for a in actions if not isinstance(a, CreateInterfaceEndpoint)]
     if not creates:
         return actions

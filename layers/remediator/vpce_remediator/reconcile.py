@@ -17,7 +17,13 @@ from vpce_remediator import settle_queue
 from vpce_remediator.config import Prune
 from vpce_remediator.converge import converge
 from vpce_remediator.dependencies import Dependencies, Scope, Summary
-from vpce_remediator.errors import InvalidEvent, RemediationFailed
+from vpce_remediator.errors import (
+    ImpersonatedOwnCall,
+    InvalidEvent,
+    RemediationFailed,
+    ServiceNotInRegion,
+    UntrustedSecurityGroup,
+)
 from vpce_remediator.events import QueueMessage, parse_api_call, parse_queue_batch
 from vpce_remediator.models import ServiceCatalog, VpcSnapshot
 from vpce_remediator.plan import Plan, plan_vpc
@@ -26,7 +32,7 @@ from vpce_remediator.settle import Call, Fold, Wait, Window, decide, iso, parse_
 from vpce_remediator.snapshot import endpoints_serving_nothing, read_details, read_snapshots, read_zones, vpcs_of
 from vpce_remediator.telemetry import EventsNotPublished
 from vpce_remediator.triggers import targets
-from vpce_remediator.vocabulary import Record, Status, Trigger
+from vpce_remediator.vocabulary import Reason, Record, Status, Trigger
 
 SUMMARY = Record.SUMMARY
 
@@ -43,11 +49,18 @@ def handle_event(event: Any, deps: Dependencies) -> dict[str, Any]:
     try:
         call = parse_api_call(event)
         _correlate(log, Trigger.EVENT, call.event_id, call.event_name, call.principal_arn)
-        target = targets(call, deps.settings.opt_in_tag_key)
+        target = targets(call, deps.settings.opt_in_tag_key, deps.settings.own_role_arns)
     except InvalidEvent as exc:
         return _invalid(deps, exc)
     if target.ignored:
         return _ignored(log, target.ignored, **({"error_code": call.error_code} if call.error_code else {}))
+    if target.claims_own:
+        # Anyone can set a user agent: the call is reconciled like any other, and someone should look.
+        suspicious = ImpersonatedOwnCall(f"{call.principal_arn} sent {call.event_name} with the remediator's user agent")
+        log.warning(
+            "impersonated own call", extra={"record": SUMMARY, "error": type(suspicious).__name__, "reason": str(suspicious)}
+        )
+        deps.telemetry.error(suspicious)
     deps.vpc_of.update(target.learned)
     prune, prompt_only = deps.settings.prune is Prune.OWN, False
     with _failing(deps, "intake failed"):
@@ -201,6 +214,7 @@ def reconcile(
     plans = plan_vpcs(vpc_ids, deps, policies, scope)
     summary = Summary(vpcs=[p.vpc_id for p in plans])
     for plan in plans:
+        _count_what_needs_a_human(deps, plan)
         converge(plan, deps, lambda vpc_id: _replan(vpc_id, deps, policies, scope), summary, context or {})
     published = _tell(deps, summary)
     extra = {"record": SUMMARY, "mode": mode.value, "events_published": published, **(context or {}), **summary.as_dict()}
@@ -259,6 +273,16 @@ def _plan(snapshot: VpcSnapshot, deps: Dependencies, policies: PolicySet, catalo
     if result.needs_details:
         result = plan(snapshot.with_details(read_details(deps.ec2, snapshot.vpc_id)))
     return result
+
+
+def _count_what_needs_a_human(deps: Dependencies, plan: Plan) -> None:
+    """Skips that only a person can fix, counted in the Errors metric so its alarm fires: a planted or
+    foreign group of the remediator's name, a required service the Region does not offer."""
+    reasons = {f.reason for f in plan.findings}
+    if reasons & {Reason.GROUP_NAME_TAKEN, Reason.GROUP_UNTRUSTED}:
+        deps.telemetry.error(UntrustedSecurityGroup(plan.vpc_id))
+    for service in sorted({str(f.service) for f in plan.findings if f.reason == Reason.SERVICE_UNAVAILABLE}):
+        deps.telemetry.error(ServiceNotInRegion(service))
 
 
 def _remember(deps: Dependencies, snapshots: dict[str, VpcSnapshot]) -> dict[str, VpcSnapshot]:

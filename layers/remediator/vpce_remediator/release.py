@@ -206,8 +206,10 @@ def _group(snapshot: VpcSnapshot, deleted: set[str]) -> list[Action]:
     }
     group = snapshot.details.security_group if snapshot.details is not None else None
     if group is not None:
-        # Without the remediator's tag a group of its name is someone else's, however it is used.
-        candidates = candidates | {group.id} if group.owned else candidates - {group.id}
+        # Without the remediator's tag a group of its name is someone else's, however it is used; with it,
+        # rules the remediator never writes mean someone planted or changed it: left for a human.
+        ours = group.owned and not group.other_ingress
+        candidates = candidates | {group.id} if ours else candidates - {group.id}
     in_use = {
         gid for e in snapshot.endpoints if e.id not in deleted and e.state.lower() != EndpointState.DELETED for gid in e.groups
     }

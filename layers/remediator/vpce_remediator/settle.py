@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
 from vpce_remediator.errors import InvalidEvent
+from vpce_remediator.events import check_shape
 
 FORMAT_VERSION = 1
 # A message carries at most this many calls by name; a longer burst keeps the first and the latest
@@ -216,8 +217,9 @@ def parse_window(body: Any, group_id: Any) -> Window:
     """A message body of the settle queue, checked against its message group; or InvalidEvent."""
     try:
         document = json.loads(body) if isinstance(body, str) else None
-    except ValueError as exc:
-        raise InvalidEvent("settle message body is not JSON") from exc
+    except (ValueError, RecursionError) as exc:
+        raise InvalidEvent("settle message body is not JSON, or nested too deeply") from exc
+    check_shape(document, "the settle message")
     if not isinstance(document, Mapping) or document.get("version") != FORMAT_VERSION:
         raise InvalidEvent(f"settle message is not a version {FORMAT_VERSION} window")
     vpc_id, prompt = document.get("vpc_id"), document.get("prompt", False)

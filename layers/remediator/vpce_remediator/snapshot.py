@@ -189,13 +189,17 @@ def read_details(ec2: Any, vpc_id: str) -> VpcDetails:
 
 
 def to_security_group(raw: dict) -> SecurityGroup:
-    cidrs = {
-        r["CidrIp"]
-        for p in raw.get("IpPermissions", [])
-        if p.get("IpProtocol") == "tcp" and p.get("FromPort") == HTTPS and p.get("ToPort") == HTTPS
-        for r in p.get("IpRanges", [])
-    }
-    return SecurityGroup(raw["GroupId"], frozenset(cidrs), owned=_tags(raw).get(MANAGED_BY_KEY) == MANAGED_BY_VALUE)
+    cidrs: set[str] = set()
+    other = False
+    for permission in raw.get("IpPermissions", []):
+        https = (
+            permission.get("IpProtocol") == "tcp" and permission.get("FromPort") == HTTPS and permission.get("ToPort") == HTTPS
+        )
+        cidrs |= {r["CidrIp"] for r in permission.get("IpRanges", [])} if https else set()
+        # Anything the remediator never writes: another port or protocol, IPv6, prefix lists, other groups.
+        other = other or not https or any(permission.get(k) for k in ("Ipv6Ranges", "PrefixListIds", "UserIdGroupPairs"))
+    owned = _tags(raw).get(MANAGED_BY_KEY) == MANAGED_BY_VALUE
+    return SecurityGroup(raw["GroupId"], frozenset(cidrs), owned=owned, other_ingress=other)
 
 
 # Route 53 has no paginator for this call: NextToken by hand. A VPC has at most a few hundred zones.

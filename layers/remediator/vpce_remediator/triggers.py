@@ -66,6 +66,8 @@ class Targets:
     remembered: tuple[str, ...] = ()  # ids in the VPC the call resolves to (Trigger.remembers)
     deletes: bool = False  # Trigger.deletes: resolve from memory, else the VPCs with endpoints serving nothing
     refused: str | None = None  # the subnet or VPC whose delete EC2 refused: a prompt window as well
+    # The user agent says vpce-remediator but the caller is not one of its roles: reconciled, and counted.
+    claims_own: bool = False
 
 
 TRIGGERS: dict[str, Trigger] = {
@@ -145,8 +147,9 @@ TRIGGERS: dict[str, Trigger] = {
 }
 
 
-def targets(call: ApiCall, opt_in_tag_key: str) -> Targets:
-    """What a call asks to reconcile. Raises InvalidEvent for calls this table does not know."""
+def targets(call: ApiCall, opt_in_tag_key: str, own_roles: frozenset[str] = frozenset()) -> Targets:
+    """What a call asks to reconcile. Raises InvalidEvent for calls this table does not know. ``own_roles``:
+    the ARNs of the remediator's writing roles; a call is its own only when one of them made it."""
     trigger = TRIGGERS.get(call.event_name) if call.event_source == EVENT_SOURCE else None
     refused = None
     if call.error_code:
@@ -161,15 +164,18 @@ def targets(call: ApiCall, opt_in_tag_key: str) -> Targets:
         raise InvalidEvent(f"eventName {call.event_name!r} is not a trigger")
     elif trigger.only_refused:
         return Targets(ignored="deleted")  # the rules take only its refusals: nothing is left to reconcile
-    if call.user_agent and USER_AGENT in call.user_agent and not _releases(call):
+    own = call.issuer_arn is not None and call.issuer_arn in own_roles
+    if own and not _releases(call):
         # Our own adds: the run that made them already reconciled the VPC. Our own releases are
-        # reconciled again, so a subnet that opted in while one ran gets what was released back.
+        # reconciled again, so a subnet that opted in while one ran gets what was released back. Known
+        # by the role that made the call: anyone can set a user agent.
         return Targets(ignored="own_call")
+    claims_own = not own and USER_AGENT in (call.user_agent or "")
     refused_id = refused[0] if refused else None
     for path in trigger.vpc_paths:
         found = _ids(call, (path,), "vpc")
         if found:
-            return Targets(vpc_ids=found[:1], learned=_learned(call, trigger), refused=refused_id)
+            return Targets(vpc_ids=found[:1], learned=_learned(call, trigger), refused=refused_id, claims_own=claims_own)
     if trigger.lookup is None:
         raise InvalidEvent(f"{call.event_name} names no VPC id at {' or '.join(trigger.vpc_paths)}")
     if trigger.opt_in_tag_only and not _names_key(call, opt_in_tag_key):
@@ -181,7 +187,9 @@ def targets(call: ApiCall, opt_in_tag_key: str) -> Targets:
         raise InvalidEvent(f"{call.event_name} names no {trigger.lookup} id at {' or '.join(trigger.lookup_paths)}")
     remembered = tuple(v for path in trigger.remembers for v in call.strings(path) if _known_id(v))
     deletes = trigger.deletes and refused_id is None
-    return Targets(lookup=trigger.lookup, lookup_ids=ids, remembered=remembered, deletes=deletes, refused=refused_id)
+    return Targets(
+        lookup=trigger.lookup, lookup_ids=ids, remembered=remembered, deletes=deletes, refused=refused_id, claims_own=claims_own
+    )
 
 
 def _names_key(call: ApiCall, key: str) -> bool:

@@ -61,6 +61,8 @@ class Reason(StrEnum):
     SERVICE_UNAVAILABLE = "service_not_in_region"
     SERVICE_NOT_IN_AZ = "service_not_offered_in_az"
     GROUP_NAME_TAKEN = "security_group_name_taken_by_another_owner"
+    # A group with our name and tag whose ingress holds rules the remediator never writes: not used.
+    GROUP_UNTRUSTED = "security_group_untrusted"
     ROUTE_TABLE_ASSOCIATED = "route_table_associated"
     AZ_SERVED = "az_served"
     NO_ENDPOINT = "no_endpoint"
