@@ -50,7 +50,9 @@ from tests.emulation.account import EVENTS, OPT_IN_KEY
 EVENT_FUNCTION = "IntakeFunction"
 SWEEP_FUNCTION = "SweepFunction"
 RECONCILER_FUNCTION = "ReconcilerFunction"
-SAMPLES = {path.name: json.loads(path.read_text()) for path in sorted(EVENTS.glob("*.json"))}
+# The EventBridge events (CloudTrail calls, the schedule); AWS Config's invocations of the rule apart.
+SAMPLES = {p.name: json.loads(p.read_text()) for p in sorted(EVENTS.glob("*.json")) if not p.name.startswith("config_rule_")}
+CONFIG_SAMPLES = {p.name: json.loads(p.read_text()) for p in sorted(EVENTS.glob("config_rule_*.json"))}
 REQUIRED_TEXT = ("eventID", "eventName", "eventSource", "awsRegion", "eventTime")
 SECTIONS = ("requestParameters", "responseElements")
 TRIGGER_LOOKUP_PREFIXES = ((SUBNET, "subnet"), (ROUTE_TABLE, "rtb"), (VPC_ENDPOINT, "vpce"), (ASSOCIATION, "rtbassoc"))

@@ -24,6 +24,7 @@ class Dependencies:
     logger: Any  # Powertools Logger, or cli.JsonLines
     telemetry: Telemetry
     sqs: Callable[[], Any]  # the settle queue's client (intake and reconciler only)
+    config: Callable[[], Any]  # AWS Config's client (the Config rule only)
     # Subnet, route table and endpoint ids -> their VPC, from snapshots, creates and lookups. A resource
     # never moves to another VPC, so a call naming a known one needs no lookup.
     vpc_of: dict[str, str] = field(default_factory=dict)

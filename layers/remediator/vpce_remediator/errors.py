@@ -28,3 +28,10 @@ class PolicyError(RemediatorError):
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
+
+
+class EvaluationsRefused(RemediatorError):
+    """Config did not accept some of the rule's evaluations; raised so Lambda retries the invocation."""
+
+    def __init__(self, failed: int, total: int):
+        super().__init__(f"{failed} of {total} evaluations were not accepted by AWS Config")

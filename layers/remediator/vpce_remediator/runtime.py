@@ -39,4 +39,5 @@ def _dependencies(settings: Settings, logger: Any, session: Any, endpoint_url: s
         logger=logger,
         telemetry=events,
         sqs=cache(lambda: client("sqs", session, region, endpoint_url)),
+        config=cache(lambda: client("config", session, region, endpoint_url)),
     )
