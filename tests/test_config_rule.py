@@ -9,9 +9,9 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from botocore.exceptions import ClientError
 from jsonschema import Draft202012Validator
 from vpce_remediator.cli import main
+from vpce_remediator.errors import EvaluationsRefused
 
 from tests.emulation.account import ROOT, Vpc, load_event
 from tests.emulation.config_service import ConfigService, Rule, emulate
@@ -164,12 +164,23 @@ def test_an_event_that_is_not_configs_is_logged_as_invalid_and_not_retried(stack
     assert calls.calls == [] and rule.puts == []
 
 
-def test_an_evaluation_config_refuses_fails_the_invocation_so_lambda_retries_it(stack, rule, account, ec2, logs):
-    event = rule.change(ec2, account.subnets["late"])
-    rule.tokens.clear()  # Config no longer knows the token
-    with pytest.raises(ClientError, match="InvalidResultTokenException"):
-        stack.invoke(RULE_FUNCTION, event)
+def test_an_evaluation_config_does_not_accept_fails_the_invocation_so_lambda_retries_it(stack, config, rule, account, ec2, logs):
+    config.refuse_next = True
+    with pytest.raises(EvaluationsRefused):
+        stack.invoke(RULE_FUNCTION, rule.change(ec2, account.subnets["late"]))
     assert [r["message"] for r in logs.records if r["level"] == "ERROR"] == ["evaluation failed"]
+    # and the retry succeeds
+    stack.invoke(RULE_FUNCTION, rule.change(ec2, account.subnets["late"]))
+    assert rule.compliance()[account.subnets["late"]] == NON_COMPLIANT
+
+
+def test_a_token_or_rule_config_does_not_know_is_an_invalid_event_not_a_failure(stack, rule, account, ec2, logs):
+    change, periodic = rule.change(ec2, account.subnets["late"]), rule.periodic()
+    rule.tokens.clear()  # a made-up invoke, or a token that has expired
+    assert stack.invoke(RULE_FUNCTION, change)["status"] == "invalid"
+    assert stack.invoke(RULE_FUNCTION, {**periodic, "configRuleName": "someone-elses"})["status"] == "invalid"
+    errors = [r for r in logs.records if r["level"] == "ERROR"]
+    assert [(r["message"], r["error"]) for r in errors] == [("invalid event", "InvalidEvent")] * 2 and rule.results == {}
 
 
 def test_its_records_are_valid_against_the_log_schema(stack, rule, account, ec2, debug_logs):

@@ -18,7 +18,8 @@ What Config refuses is refused with its codes (the API reference's limits):
 
 A resource's evaluation whose OrderingTimestamp is older than the result held for it does not replace it
 (Config orders a resource's evaluations by it). Every evaluation accepted is counted in ``Rule.puts``: Config
-bills each one.
+bills each one. ``ConfigService.refuse_next`` makes the next PutEvaluations hand its evaluations back as
+FailedEvaluations, as Config may.
 """
 
 from __future__ import annotations
@@ -234,6 +235,7 @@ def _subnet_item(sample: dict[str, Any], ec2: Any, subnet_id: str, status: str, 
 @dataclass
 class ConfigService:
     rules: dict[str, Rule] = field(default_factory=dict)
+    refuse_next: bool = False
 
     def rule(self, name: str | None = None) -> Rule:
         """The named rule, or the one the template defines."""
@@ -264,6 +266,9 @@ class ConfigService:
                     "1 validation error detected: Value at 'evaluations.member.annotation' failed to satisfy "
                     f"constraint: Member must have length less than or equal to {ANNOTATION_LIMIT}"
                 )
+        if self.refuse_next:
+            self.refuse_next = False
+            return {"FailedEvaluations": evaluations}
         rule.accept(evaluations)
         return {"FailedEvaluations": []}
 

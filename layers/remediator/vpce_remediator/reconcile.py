@@ -203,17 +203,18 @@ def handle_config_rule(event: Any, deps: Dependencies) -> dict[str, Any]:
     _correlate(log, Trigger.CONFIG_RULE)
     try:
         invocation = parse_rule_invocation(event)
+        with _failing(deps, "evaluation failed"):
+            if invocation.periodic:
+                plans = plan_vpcs(None, deps, deps.policies(), every_vpc=True)
+                current = evaluate(plans)
+                puts = to_put(current, evaluations.reported(deps.config(), invocation.rule_name))
+            else:
+                plans, puts = _evaluate_subnet(invocation, deps)
+                current = {e.subnet_id: e for e in puts}
+            evaluations.put(deps.config(), invocation.result_token, puts, invocation.ordering_time)
     except InvalidEvent as exc:
+        # Not Config's (a rule or token it does not know), or not an invocation at all: a retry cannot help.
         return _invalid(deps, exc)
-    with _failing(deps, "evaluation failed"):
-        if invocation.periodic:
-            plans = plan_vpcs(None, deps, deps.policies(), every_vpc=True)
-            current = evaluate(plans)
-            puts = to_put(current, evaluations.reported(deps.config(), invocation.rule_name))
-        else:
-            plans, puts = _evaluate_subnet(invocation, deps)
-            current = {e.subnet_id: e for e in puts}
-        evaluations.put(deps.config(), invocation.result_token, puts, invocation.ordering_time)
     for e in puts:
         _log_evaluation(log, e)
     counts = dict(Counter(e.compliance.value for e in puts))
@@ -360,9 +361,12 @@ def _correlate(
 
 @contextlib.contextmanager
 def _failing(deps: Dependencies, message: str) -> Iterator[None]:
-    """Logs and counts an exception before it propagates, so it is retried and, in the end, kept."""
+    """Logs and counts an exception before it propagates, so it is retried and, in the end, kept. An
+    InvalidEvent passes unlogged: the caller logs it, once, as what a retry cannot fix."""
     try:
         yield
+    except InvalidEvent:
+        raise
     except Exception as exc:
         deps.logger.exception(message, extra={"record": SUMMARY})
         deps.telemetry.error(exc)
