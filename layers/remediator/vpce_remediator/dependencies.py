@@ -39,6 +39,8 @@ class Scope:
     # Read the VPC details to find the remediator's group even when no endpoint names it any more: EC2
     # refused to delete the VPC, or a recheck (its endpoints deleted, the group perhaps left).
     find_group: bool = False
+    # The Config rule: only the findings (what is missing), so the details a create needs are never read.
+    findings_only: bool = False
 
 
 @dataclass

@@ -33,6 +33,8 @@ from vpce_remediator.triggers import SUBNET, targets
 from vpce_remediator.vocabulary import Compliance, Reason, Record, Status, Trigger
 
 SUMMARY = Record.SUMMARY
+# The Config rule judges what is missing, not how it would be made: it never reads what only a create needs.
+VERDICTS_ONLY = Scope(findings_only=True)
 
 
 # --- intake ---------------------------------------------------------------------------------------
@@ -205,7 +207,7 @@ def handle_config_rule(event: Any, deps: Dependencies) -> dict[str, Any]:
         invocation = parse_rule_invocation(event)
         with _failing(deps, "evaluation failed"):
             if invocation.periodic:
-                plans = plan_vpcs(None, deps, deps.policies(), every_vpc=True)
+                plans = plan_vpcs(None, deps, deps.policies(), VERDICTS_ONLY, every_vpc=True)
                 current = evaluate(plans)
                 puts = to_put(current, evaluations.reported(deps.config(), invocation.rule_name))
             else:
@@ -234,7 +236,7 @@ def _evaluate_subnet(invocation: RuleInvocation, deps: Dependencies) -> tuple[li
     policies = deps.policies()  # first: nothing is evaluated on a policy document that does not parse
     # An oversized item's summary names no VPC: one lookup (a subnet never moves to another VPC).
     vpc_ids = (invocation.vpc_id,) if invocation.vpc_id else _lookup(deps, SUBNET, (subnet_id,))
-    plans = plan_vpcs(vpc_ids, deps, policies) if vpc_ids else []
+    plans = plan_vpcs(vpc_ids, deps, policies, VERDICTS_ONLY) if vpc_ids else []
     found = verdict(subnet_id, [f for plan in plans for f in plan.findings if f.subnet_id == subnet_id])
     return plans, [dataclasses.replace(found, vpc_id=found.vpc_id or next(iter(vpc_ids), None))]
 
@@ -316,6 +318,7 @@ def _plan(snapshot: VpcSnapshot, deps: Dependencies, policies: PolicySet, catalo
             now=time.time(),
             newly_leaving=scope.leaving,
             releases_only=scope.releases_only,
+            findings_only=scope.findings_only,
         )
 
     result = plan(snapshot)
