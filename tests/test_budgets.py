@@ -324,3 +324,41 @@ def test_opting_a_whole_tier_out_is_one_reconcile_of_three_reads_and_the_minimal
     cost = Cost.of(calls.calls)
     assert cost.reads == Counter({op: 1 for op in SNAPSHOT})
     assert cost.writes == Counter({"DeleteVpcEndpoints": 5, "DeleteSecurityGroup": 1})
+
+
+# --- the Config rule (ConfigRule=on) --------------------------------------------------------------
+
+
+def test_the_config_rule_reads_one_vpc_and_puts_one_evaluation_per_change_and_puts_only_what_changed_hourly(ec2, calls):
+    from tests.emulation.config_service import emulate
+    from tests.emulation.costs import Cost
+
+    stack = Stack({"ConfigRule": "on"}).provision()
+    with emulate(stack.template) as config:
+        rule = config.rule()
+        # Given the remediated 40-subnet VPC (and the default VPC's three subnets)
+        vpc = remediated_big_vpc(ec2, stack, calls)
+        # When one of its subnets changes, in a new container: the snapshot of its VPC, the catalog and
+        # the policy once, one evaluation
+        calls.clear()
+        stack.invoke("ConfigRuleFunction", rule.change(ec2, vpc.subnets["app-07"]))
+        cold = Cost.of(calls.calls)
+        assert (cold.reads, cold.writes) == (SNAPSHOT + CATALOG, Counter())
+        assert cold.other == Counter({"GetParameter": 1, "PutEvaluations": 1}) and rule.puts == [1]
+        # and in a warm one, the snapshot alone
+        calls.clear()
+        stack.invoke("ConfigRuleFunction", rule.change(ec2, vpc.subnets["app-08"]))
+        assert Cost.of(calls.calls) == Cost(SNAPSHOT, Counter(), Counter({"PutEvaluations": 1}))
+        # When the hourly run comes: the Region's snapshot, the rule's results (one page of 100), and the
+        # 41 verdicts it does not hold yet in one call
+        calls.clear()
+        stack.invoke("ConfigRuleFunction", rule.periodic())
+        periodic = Cost.of(calls.calls)
+        assert periodic.reads == SNAPSHOT and periodic.other == Counter(
+            {"GetComplianceDetailsByConfigRule": 1, "PutEvaluations": 1}
+        )
+        assert rule.puts[-1] == 43 - 2
+        # and the next one, nothing having changed, puts nothing
+        calls.clear()
+        stack.invoke("ConfigRuleFunction", rule.periodic())
+        assert Cost.of(calls.calls) == Cost(SNAPSHOT, Counter(), Counter({"GetComplianceDetailsByConfigRule": 1}))

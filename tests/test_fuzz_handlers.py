@@ -23,6 +23,11 @@ Ids that are not well-formed must not reach EC2 at all (test_ill_formed_ids_neve
 The sweep takes whatever its schedule sends: for every input it reconciles (an empty account: nothing) and
 answers ``ok`` without ERROR records or writes.
 
+AWS Config's rule function takes Config's invocations: anything that is not one (arbitrary JSON, a mutated
+sample whose invokingEvent no longer parses, names no subnet or has a time that is not one) is a single
+InvalidEvent with no AWS call; a well-formed one, about a subnet the empty account does not have or the
+periodic run of an empty Region, puts its evaluations (NOT_APPLICABLE) and writes nothing to EC2.
+
 The reconciler takes SQS batches: anything that is not one is a single InvalidEvent and reports no failure;
 a batch of well-formed records whose bodies are garbage logs one InvalidEvent per garbage body and consumes
 it (a body that never parses would only block its VPC's group); a single well-formed window of a VPC that does
@@ -34,6 +39,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -46,12 +52,18 @@ from vpce_remediator.events import CLOUDTRAIL_DETAIL_TYPE
 from vpce_remediator.triggers import ASSOCIATION, EVENT_SOURCE, REFUSED_CODES, ROUTE_TABLE, SUBNET, TRIGGERS, VPC_ENDPOINT
 
 from tests.emulation.account import EVENTS, OPT_IN_KEY
+from tests.emulation.config_service import ConfigService, emulate
+from tests.emulation.lambda_runtime import Stack
 from tests.emulation.template import role_arn
 
 EVENT_FUNCTION = "IntakeFunction"
 SWEEP_FUNCTION = "SweepFunction"
 RECONCILER_FUNCTION = "ReconcilerFunction"
-SAMPLES = {path.name: json.loads(path.read_text()) for path in sorted(EVENTS.glob("*.json"))}
+CONFIG_RULE_FUNCTION = "ConfigRuleFunction"
+READS_OF_A_PLAN = ("DescribeSubnets", "DescribeRouteTables", "DescribeVpcEndpoints", "DescribeVpcEndpointServices")
+# The EventBridge events (CloudTrail calls, the schedule); AWS Config's invocations of the rule apart.
+SAMPLES = {p.name: json.loads(p.read_text()) for p in sorted(EVENTS.glob("*.json")) if not p.name.startswith("config_rule_")}
+CONFIG_SAMPLES = {p.name: json.loads(p.read_text()) for p in sorted(EVENTS.glob("config_rule_*.json"))}
 REQUIRED_TEXT = ("eventID", "eventName", "eventSource", "awsRegion", "eventTime")
 SECTIONS = ("requestParameters", "responseElements")
 OWN_ROLES = {role_arn("ReconcilerRole"), role_arn("SweepRole")}
@@ -346,14 +358,14 @@ def _own_release(detail: dict[str, Any]) -> bool:
     return isinstance(request, dict) and any(k.startswith("Remove") for k in request)
 
 
-def invoke(stack, calls, logs, function_id: str, event: Any) -> dict[str, Any]:
+def invoke(stack, calls, logs, function_id: str, event: Any, may_write: str = "SendMessage") -> dict[str, Any]:
     calls.clear()
     logs.records.clear()
     try:
         result = stack.invoke(function_id, copy.deepcopy(event))
     except Exception as exc:  # the property: nothing here is a retryable failure
         raise AssertionError(f"{function_id} raised {type(exc).__name__}: {exc}") from exc
-    assert [c for c in calls.writes if c != "SendMessage"] == [], f"{function_id} wrote: {calls.writes}"
+    assert [c for c in calls.writes if c != may_write] == [], f"{function_id} wrote: {calls.writes}"
     assert isinstance(result, dict), result
     return result
 
@@ -557,5 +569,85 @@ def test_the_reconciler_consumes_garbage_bodies_and_reconciles_the_whole_ones(st
         assert reads == [] and calls.calls == (["SendMessage"] if windows else []), calls.calls
 
 
-def test_every_function_of_the_template_is_fuzzed(stack):
+@pytest.fixture
+def rule_stack(calls) -> Stack:
+    return Stack(parameters={"ConfigRule": "on"}).provision()
+
+
+@pytest.fixture
+def config(rule_stack: Stack) -> Iterator[ConfigService]:
+    with emulate(rule_stack.template) as service:
+        # The samples' own result token, as if Config had just issued it
+        service.rule().tokens.update(e["resultToken"] for e in CONFIG_SAMPLES.values())
+        yield service
+
+
+@st.composite
+def mutated_config_events(draw) -> Any:
+    """A sample of Config's from events/ with one or two mutations, in the event or in its invokingEvent."""
+    event = copy.deepcopy(CONFIG_SAMPLES[draw(st.sampled_from(sorted(CONFIG_SAMPLES)))])
+    invoking = json.loads(event["invokingEvent"])
+    for _ in range(draw(st.sampled_from([1, 1, 2]))):
+        root = draw(st.sampled_from(["event", "invoking", "invoking", "text"]))
+        if root == "text":
+            event["invokingEvent"] = draw(st.one_of(st.text(max_size=30), JSON.map(json.dumps)))
+            return event
+        target = event if root == "event" else invoking
+        path = draw(st.sampled_from(_paths(target)))
+        how = draw(st.sampled_from(["drop", "null", "wrong_type", "garbage_id"]))
+        if how == "drop":
+            _drop(target, path)
+        elif how == "null":
+            _set(target, path, None)
+        elif how == "garbage_id":
+            _set(target, path, draw(GARBAGE_IDS))
+        else:
+            _set(target, path, draw(st.one_of(list(BY_TYPE.values()))))
+    if "invokingEvent" in event and isinstance(event["invokingEvent"], str):
+        event["invokingEvent"] = json.dumps(invoking)
+    return event
+
+
+def config_contract(event: Any, service: ConfigService) -> str:
+    """ "invalid" for what is no invocation; "not configs" for one Config did not send (its token is not one
+    Config issued, or a periodic run, the one that reads the rule's past results, names another rule);
+    "ok" for the rest."""
+    from vpce_remediator.errors import InvalidEvent
+    from vpce_remediator.rule_events import parse_rule_invocation
+
+    try:
+        invocation = parse_rule_invocation(event)
+    except InvalidEvent:
+        return "invalid"
+    rule = service.rule()
+    known = invocation.result_token in rule.tokens and (not invocation.periodic or invocation.rule_name == rule.name)
+    return "ok" if known else "not configs"
+
+
+@settings(FUZZ, max_examples=120)
+@given(event=st.one_of(JSON, mutated_config_events()))
+def test_the_config_rule_evaluates_or_refuses_whatever_it_is_sent_and_never_writes_to_ec2(rule_stack, config, calls, logs, event):
+    result = invoke(rule_stack, calls, logs, CONFIG_RULE_FUNCTION, event, may_write="PutEvaluations")
+    errors = [r for r in logs.records if r.get("level") == "ERROR"]
+    expected = config_contract(event, config)
+    if expected == "ok":
+        assert result["status"] == "ok" and errors == [], (result, errors)
+        assert set(result["evaluations"]) <= {"NOT_APPLICABLE"}, result  # the account has nothing opted in
+    else:
+        assert result["status"] == "invalid" and [e.get("error") for e in errors] == ["InvalidEvent"], result
+        # What is no invocation makes no call; what only Config can refuse, the reads before asking it
+        allowed = set() if expected == "invalid" else {"PutEvaluations", "GetComplianceDetailsByConfigRule", *READS_OF_A_PLAN}
+        assert set(calls.calls) <= allowed, calls.calls
+    statistic(f"{result['status']} {result.get('reason', '')}"[:60])
+
+
+@pytest.mark.parametrize("name", sorted(CONFIG_SAMPLES))
+def test_the_unmutated_config_samples_are_evaluated(rule_stack, config, calls, logs, name):
+    assert (
+        invoke(rule_stack, calls, logs, CONFIG_RULE_FUNCTION, CONFIG_SAMPLES[name], may_write="PutEvaluations")["status"] == "ok"
+    )
+
+
+def test_every_function_of_the_template_is_fuzzed(stack, rule_stack):
     assert set(stack.function_ids) == {EVENT_FUNCTION, SWEEP_FUNCTION, RECONCILER_FUNCTION}
+    assert set(rule_stack.function_ids) - set(stack.function_ids) == {CONFIG_RULE_FUNCTION}

@@ -1,7 +1,11 @@
 """template.yaml's observability names only what exists: the saved Logs Insights queries read fields of
 docs/log-schema.json (or Logs Insights' own @fields), the dashboard graphs metrics of
 vpce_remediator/telemetry.py with their exact dimension sets and this stack's functions, queue, log groups
-and alarms, and the alarms watch every function and the failed-events queue and notify AlarmTopic."""
+and alarms, and the alarms watch every function and the failed-events queue and notify AlarmTopic.
+
+Checked on the stack with the most in it (Observability=full, ConfigRule=on); with the rule off, the
+dashboard, the queries and the alarms still name only what is deployed, and Observability=minimal keeps
+the failed-events and function errors alarms alone (test_template.py holds the resources of each)."""
 
 from __future__ import annotations
 
@@ -15,12 +19,15 @@ import pytest
 from vpce_remediator.telemetry import METRICS, NAMESPACE
 from vpce_remediator.vocabulary import Reason
 
-from tests.emulation.template import ROOT, function_environment, function_property, functions, load_template
+from tests.emulation.template import ROOT, deployed, function_environment, function_property, functions, load_template
 
 pytestmark = pytest.mark.unit
 
-TEMPLATE = load_template()
+TEMPLATE = deployed(load_template(), {"ConfigRule": "on"})
 RESOURCES = TEMPLATE["Resources"]
+# The other deployments: the defaults (no rule), and a member account's minimal observability.
+DEFAULTS = deployed(load_template())
+MINIMAL = deployed(load_template(), {"ConfigRule": "on", "Observability": "minimal"})
 SCHEMA = json.loads((ROOT / "docs" / "log-schema.json").read_text())
 FIELDS: dict[str, dict[str, Any]] = SCHEMA["properties"]
 # The system fields Logs Insights adds to every event of a Standard log group.
@@ -29,16 +36,16 @@ QUERIES = {"changes-last-day", "skipped-subnets", "errors", "one-vpc-edit-the-id
 VPC_PLACEHOLDER = "vpc-REPLACE_ME"
 
 
-def of_type(kind: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in RESOURCES.items() if v["Type"] == kind}
+def of_type(kind: str, template: dict[str, Any] = TEMPLATE) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
 
 
-def log_groups() -> set[str]:
-    return set(of_type("AWS::Logs::LogGroup"))
+def log_groups(template: dict[str, Any] = TEMPLATE) -> set[str]:
+    return set(of_type("AWS::Logs::LogGroup", template))
 
 
-def alarms() -> dict[str, dict[str, Any]]:
-    return {k: v["Properties"] for k, v in of_type("AWS::CloudWatch::Alarm").items()}
+def alarms(template: dict[str, Any] = TEMPLATE) -> dict[str, dict[str, Any]]:
+    return {k: v["Properties"] for k, v in of_type("AWS::CloudWatch::Alarm", template).items()}
 
 
 def service_names() -> set[str]:
@@ -46,10 +53,10 @@ def service_names() -> set[str]:
     return {function_environment(TEMPLATE, f)["POWERTOOLS_SERVICE_NAME"] for f in functions(TEMPLATE)}
 
 
-def saved_queries() -> dict[str, dict[str, Any]]:
+def saved_queries(template: dict[str, Any] = TEMPLATE) -> dict[str, dict[str, Any]]:
     """Query definitions by name within the stack's folder (the Name after "${AWS::StackName}/")."""
     found = {}
-    for properties in (q["Properties"] for q in of_type("AWS::Logs::QueryDefinition").values()):
+    for properties in (q["Properties"] for q in of_type("AWS::Logs::QueryDefinition", template).values()):
         folder, _, name = properties["Name"]["Fn::Sub"].partition("/")
         assert folder == "${AWS::StackName}", properties["Name"]
         found[name] = properties
@@ -293,33 +300,37 @@ SQS_METRICS = {"ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessage
 PSEUDO = {"AWS::Region", "AWS::StackName", "AWS::AccountId", "AWS::Partition", "AWS::URLSuffix"}
 
 
-def substitute(text: str) -> str:
+def substitute(text: str, template: dict[str, Any] = TEMPLATE, variables: dict[str, Any] | None = None) -> str:
     """Fn::Sub as CloudFormation does it, with markers for the values: ${AWS::Region} -> <AWS::Region>,
-    ${Resource} -> <Resource>, ${Resource.Attr} -> <Resource.Attr>, ${!Literal} -> ${Literal}."""
+    ${Resource} -> <Resource>, ${Resource.Attr} -> <Resource.Attr>, ${!Literal} -> ${Literal}; a variable
+    of the two-argument form -> its value, itself substituted (a string, or an Fn::Sub of its own)."""
 
     def value(match: re.Match[str]) -> str:
         inner = match.group(1)
         if inner.startswith("!"):
             return "${" + inner[1:] + "}"
+        if inner in (variables or {}):
+            chosen = variables[inner]  # type: ignore[index]
+            return substitute(chosen["Fn::Sub"], template) if isinstance(chosen, dict) else str(chosen)
         if inner in PSEUDO:
             return f"<{inner}>"
         name = inner.split(".", 1)[0]
-        if name in TEMPLATE["Parameters"]:
-            return str(TEMPLATE["Parameters"][name]["Default"])  # a number stays a JSON number
-        assert name in RESOURCES, f"${{{inner}}} names nothing in the template"
+        if name in template["Parameters"]:
+            return str(template["Parameters"][name]["Default"])  # a number stays a JSON number
+        assert name in template["Resources"], f"${{{inner}}} names nothing the template deploys"
         return f"<{inner}>"
 
     return re.sub(r"\$\{([^}]*)\}", value, text)
 
 
-def dashboard() -> dict[str, Any]:
-    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]
-    assert set(body) == {"Fn::Sub"} and isinstance(body["Fn::Sub"], str)
-    return json.loads(substitute(body["Fn::Sub"]))
+def dashboard(template: dict[str, Any] = TEMPLATE) -> dict[str, Any]:
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    text, variables = (body, {}) if isinstance(body, str) else body
+    return json.loads(substitute(text, template, variables))
 
 
-def widgets(kind: str) -> list[dict[str, Any]]:
-    return [w["properties"] for w in dashboard()["widgets"] if w["type"] == kind]
+def widgets(kind: str, template: dict[str, Any] = TEMPLATE) -> list[dict[str, Any]]:
+    return [w["properties"] for w in dashboard(template)["widgets"] if w["type"] == kind]
 
 
 def marker(value: str) -> str:
@@ -446,6 +457,35 @@ def test_the_alarm_widget_shows_every_alarm():
     assert shown == {f"{alarm}.Arn" for alarm in alarms()}
 
 
+def test_with_the_rule_off_the_dashboard_the_queries_and_the_alarms_name_only_what_is_deployed():
+    assert "ConfigRuleFunction" not in DEFAULTS["Resources"] and "ConfigRuleFunction" in RESOURCES
+    # dashboard() asserts that every ${...} it substitutes names something DEFAULTS deploys
+    (shown,) = widgets("alarm", DEFAULTS)
+    assert {marker(arn) for arn in shown["alarms"]} == {f"{alarm}.Arn" for alarm in alarms(DEFAULTS)}
+    for properties in widgets("log", DEFAULTS):
+        assert {marker(s) for s in re.findall(r"SOURCE '([^']+)'", properties["query"])} == log_groups(DEFAULTS)
+    for query in saved_queries(DEFAULTS).values():
+        assert {g["Ref"] for g in query["LogGroupNames"]} == log_groups(DEFAULTS)
+    graphs = {w["properties"].get("title"): w["properties"] for w in dashboard(DEFAULTS)["widgets"]}
+    assert {marker(m[3]) for m in graphs["Function throttles"]["metrics"]} == set(functions(DEFAULTS))
+
+
+def test_minimal_observability_keeps_the_failed_events_and_function_errors_alarms_and_nothing_billed_beyond():
+    assert set(alarms(MINIMAL)) == {
+        "FailedEventsAlarm",
+        "IntakeErrorsAlarm",
+        "ReconcilerErrorsAlarm",
+        "SweepErrorsAlarm",
+        "ConfigRuleErrorsAlarm",
+    }
+    for function_id in functions(MINIMAL):
+        assert alarms_on("AWS/Lambda", "Errors", [{"Name": "FunctionName", "Value": {"Ref": function_id}}], MINIMAL)
+    assert not of_type("AWS::CloudWatch::Dashboard", MINIMAL)
+    assert not {"DashboardName", "DashboardUrl"} & set(MINIMAL["Outputs"])
+    # Saved queries cost nothing: a member account keeps them
+    assert set(saved_queries(MINIMAL)) == QUERIES
+
+
 def test_the_dashboard_url_output_points_at_the_dashboard():
     url = TEMPLATE["Outputs"]["DashboardUrl"]["Value"]["Fn::Sub"]
     assert url.endswith("#dashboards:name=${Dashboard}") and "region=${AWS::Region}" in url
@@ -455,10 +495,10 @@ def test_the_dashboard_url_output_points_at_the_dashboard():
 # --- (d): the alarms -------------------------------------------------------------------------------
 
 
-def alarms_on(namespace: str, metric: str, dimensions: list[dict[str, Any]]) -> list[str]:
+def alarms_on(namespace: str, metric: str, dimensions: list[dict[str, Any]], template: dict[str, Any] = TEMPLATE) -> list[str]:
     return [
         name
-        for name, a in alarms().items()
+        for name, a in alarms(template).items()
         if a.get("Namespace") == namespace and a.get("MetricName") == metric and a.get("Dimensions") == dimensions
     ]
 
@@ -518,7 +558,7 @@ def test_every_alarm_notifies_the_alarm_topic_and_an_email_can_subscribe():
     assert RESOURCES["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
     for name, alarm in alarms().items():
         assert {"Ref": "AlarmTopic"} in alarm["AlarmActions"], name
-    subscription = RESOURCES["AlarmEmailSubscription"]
+    subscription = load_template()["Resources"]["AlarmEmailSubscription"]  # AlarmEmail is empty by default
     assert subscription["Condition"] == "HasAlarmEmail"
     assert subscription["Properties"]["TopicArn"] == {"Ref": "AlarmTopic"}
     assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}

@@ -45,6 +45,7 @@ from vpce_remediator.actions import (
     MoveSubnets,
     RemoveSubnets,
 )
+from vpce_remediator.compliance import evaluate
 from vpce_remediator.models import (
     LEAVING_TAG_PREFIX,
     Endpoint,
@@ -829,3 +830,14 @@ def test_vpc_details_are_asked_for_exactly_when_an_interface_endpoint_must_be_cr
         or any(f.reason == Reason.ENDPOINT_PRIVATE_DNS_OFF and f.note == Note.PRIVATE_DNS_OFF for f in with_details.findings)
     )
     assert plan.needs_details == (world.snapshot.details is None and creates)
+
+
+@PROPERTIES
+@given(ANY_WORLD)
+def test_the_config_rules_findings_only_plan_gives_each_subnet_the_verdict_of_the_full_plan(world):
+    """findings_only (the Config rule) reads no details and plans no action, and judges every subnet as the
+    full plan's findings do: the audit's gate and the rule cannot disagree about a subnet."""
+    full, _ = plan_like_reconcile(world)
+    verdicts = plan_vpc(world.snapshot, world.policies, world.catalog, KEY, findings_only=True)
+    assert not verdicts.needs_details and verdicts.actions == ()
+    assert {s: e.compliance for s, e in evaluate([verdicts]).items()} == {s: e.compliance for s, e in evaluate([full]).items()}

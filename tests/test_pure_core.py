@@ -16,7 +16,19 @@ from tests.emulation.template import ROOT, load_template
 
 pytestmark = pytest.mark.unit
 
-PURE = ("plan", "settle", "triggers", "events", "policy", "named_policies", "vocabulary", "models", "actions")
+PURE = (
+    "plan",
+    "settle",
+    "triggers",
+    "events",
+    "rule_events",
+    "compliance",
+    "policy",
+    "named_policies",
+    "vocabulary",
+    "models",
+    "actions",
+)
 # Imports the pure modules, then reports what got imported and which environment variables were read.
 PROBE = """
 import json, os, sys

@@ -10,6 +10,7 @@ import pytest
 from moto.events.models import EventPattern
 from vpce_remediator.actions import ALL_ACTIONS
 from vpce_remediator.config import Mode, Settings
+from vpce_remediator.evaluations import PUT_PERMISSIONS, READ_PERMISSIONS
 from vpce_remediator.settle_queue import INTAKE_PERMISSIONS, RECONCILER_PERMISSIONS
 from vpce_remediator.snapshot import LOOKUP_PERMISSIONS, ZONE_PERMISSIONS
 from vpce_remediator.snapshot import PERMISSIONS as READS
@@ -17,7 +18,15 @@ from vpce_remediator.triggers import TRIGGERS
 
 from tests.emulation.account import load_event
 from tests.emulation.lambda_runtime import matches
-from tests.emulation.template import event_rules, function_environment, function_property, functions, load_template
+from tests.emulation.template import (
+    ROOT,
+    deployed,
+    event_rules,
+    function_environment,
+    function_property,
+    functions,
+    load_template,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -145,14 +154,15 @@ def test_the_settle_window_defaults_to_five_minutes_and_is_bounded_by_the_code()
     assert settle["MaxValue"] == MAX_SETTLE_SECONDS
 
 
-ASYNC = ["IntakeFunction", "SweepFunction"]
+ASYNC = ["IntakeFunction", "SweepFunction", "ConfigRuleFunction"]
 
 
 @pytest.mark.parametrize("function_id", list(functions(TEMPLATE)))
 def test_each_function_keeps_failed_events_and_its_logs(function_id):
     log_group = TEMPLATE["Resources"][function_property(TEMPLATE, function_id, "LoggingConfig")["LogGroup"]["Ref"]]
     assert log_group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
-    events = functions(TEMPLATE)[function_id]["Properties"]["Events"].values()
+    # AWS Config invokes the rule's function through its permission, not through an event of its own
+    events = functions(TEMPLATE)[function_id]["Properties"].get("Events", {}).values()
     if function_id in ASYNC:
         on_failure = function_property(TEMPLATE, function_id, "EventInvokeConfig")["DestinationConfig"]["OnFailure"]
         assert on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}}
@@ -182,10 +192,15 @@ def role_of(function_id: str) -> dict:
 
 
 def role_statements(function_id: str, tracing: bool = True, prune: bool = True) -> list[dict]:
-    """Every statement a function's role may hold: its inline policies and its managed policies (the
-    ones attached only on a condition, Fn::If [cond, Ref, AWS::NoValue], included when it holds)."""
+    """Every statement a function's role may hold: its inline policies, the policies attached to it
+    (AWS::IAM::Policy naming it in Roles) and its managed policies (the ones attached only on a condition,
+    Fn::If [cond, Ref, AWS::NoValue], included when it holds)."""
+    role_id = function_property(TEMPLATE, function_id, "Role")["Fn::GetAtt"][0]
     role = role_of(function_id)
     statements = [s for policy in role.get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+    for resource in TEMPLATE["Resources"].values():
+        if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in resource["Properties"]["Roles"]:
+            statements += resource["Properties"]["PolicyDocument"]["Statement"]
     holds = {"TracingOn": tracing, "PruneOwn": prune}
     for arn in role.get("ManagedPolicyArns", []):
         if "Fn::If" in arn:
@@ -205,7 +220,13 @@ def granted(function_id: str, prefix: str = "", prune: bool = True) -> set[str]:
 
 
 REMEDIATION = set(READS) | {p for action in ALL_ACTIONS for p in action.permissions}
-EC2 = {"IntakeFunction": set(LOOKUP_PERMISSIONS), "ReconcilerFunction": REMEDIATION, "SweepFunction": REMEDIATION}
+# The Config rule's function plans and never applies: the reads alone.
+EC2 = {
+    "IntakeFunction": set(LOOKUP_PERMISSIONS),
+    "ReconcilerFunction": REMEDIATION,
+    "SweepFunction": REMEDIATION,
+    "ConfigRuleFunction": set(READS),
+}
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 TRACES = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 OTHERS = {
@@ -216,7 +237,15 @@ OTHERS = {
     | set(ZONE_PERMISSIONS)
     | TRACES,
     "SweepFunction": LOGS | {"sqs:SendMessage", "events:PutEvents", "ssm:GetParameter"} | set(ZONE_PERMISSIONS) | TRACES,
+    "ConfigRuleFunction": LOGS
+    | {"sqs:SendMessage", "ssm:GetParameter"}
+    | set(PUT_PERMISSIONS)
+    | set(READ_PERMISSIONS)
+    | set(ZONE_PERMISSIONS)
+    | TRACES,
 }
+# The Service Authorization Reference lists no resource type for these: "*" is the only Resource.
+UNSCOPED = ("ec2:Describe", "xray:", "config:PutEvaluations")
 
 
 def test_each_function_has_a_role_of_its_own_and_no_policies_of_its_own():
@@ -259,12 +288,12 @@ def test_deletes_and_leaving_marks_are_granted_only_on_what_carries_the_remediat
 
 @pytest.mark.parametrize("function_id", list(functions(TEMPLATE)))
 def test_everything_but_ec2_reads_and_xray_is_scoped_to_resources(function_id):
-    # Neither EC2's Describe* nor X-Ray's writes support resource-level permissions; Route 53's
-    # ListHostedZonesByVPC has none either, and is held to the Region's VPCs by its condition key.
+    # Neither EC2's Describe*, X-Ray's writes nor Config's PutEvaluations support resource-level permissions;
+    # Route 53's ListHostedZonesByVPC has none either, and is held to the Region's VPCs by its condition key.
     for statement in role_statements(function_id):
         if listed(statement) == ["route53:ListHostedZonesByVPC"]:
             assert statement["Condition"] == {"StringLike": {"route53:VPCs": {"Fn::Sub": "VPCId=vpc-*,VPCRegion=${AWS::Region}"}}}
-        elif not all(a.startswith(("ec2:Describe", "xray:")) for a in listed(statement)):
+        elif not all(a.startswith(UNSCOPED) for a in listed(statement)):
             assert statement["Resource"] != "*", statement["Sid"]
     assert granted(function_id) - granted(function_id, "ec2:") == OTHERS[function_id]
 
@@ -278,6 +307,7 @@ def test_the_settle_queue_is_written_only_by_the_intake_and_the_reconciler_and_r
             "IntakeFunction": set(INTAKE_PERMISSIONS),
             "ReconcilerFunction": {*RECONCILER_PERMISSIONS, "sqs:SendMessage"},
             "SweepFunction": set(),
+            "ConfigRuleFunction": set(),
         }[function_id]
         assert on_queue == expected
 
@@ -289,3 +319,73 @@ def test_change_events_can_only_carry_our_source_and_traces_are_granted_only_whe
     for function_id in functions(TEMPLATE):
         assert not granted(function_id, "xray:") & {a for s in role_statements(function_id, tracing=False) for a in listed(s)}
     assert TEMPLATE["Resources"]["WriteTracesPolicy"]["Condition"] == "TracingOn"
+
+
+# --- the Config rule and the observability level ---------------------------------------------------------
+
+RULE_RESOURCES = {
+    "ConfigRuleFunction",
+    "ConfigRuleRole",
+    "ConfigRuleResultsPolicy",
+    "ConfigRulePermission",
+    "ComplianceRule",
+    "ConfigRuleLogGroup",
+    "ConfigRuleErrorsAlarm",
+}
+# What a member account of a large rollout goes without (Observability=minimal): docs/scale.md.
+FULL_ONLY = {"Dashboard", "SettleBacklogAlarm", "IntakeThrottlesAlarm", "SweepThrottlesAlarm", "ErrorsMetricAlarm"}
+
+
+def resources(**parameters: str) -> set[str]:
+    return set(deployed(TEMPLATE, parameters)["Resources"])
+
+
+def test_the_config_rule_is_off_by_default_and_on_adds_exactly_its_resources():
+    parameters = TEMPLATE["Parameters"]
+    assert (parameters["ConfigRule"]["Default"], parameters["ConfigRule"]["AllowedValues"]) == ("off", ["on", "off"])
+    assert resources(ConfigRule="on") - resources() == RULE_RESOURCES
+    assert resources() <= resources(ConfigRule="on")
+    outputs = deployed(TEMPLATE, {"ConfigRule": "on"})["Outputs"]
+    assert set(outputs) - set(deployed(TEMPLATE)["Outputs"]) == {"ConfigRuleName", "ConfigRuleLogGroupName"}
+
+
+def test_observability_full_by_default_and_minimal_drops_exactly_the_dashboard_and_the_other_alarms():
+    parameters = TEMPLATE["Parameters"]
+    assert (parameters["Observability"]["Default"], parameters["Observability"]["AllowedValues"]) == ("full", ["full", "minimal"])
+    for rule in ("on", "off"):
+        assert resources(ConfigRule=rule) - resources(ConfigRule=rule, Observability="minimal") == FULL_ONLY
+    assert "FailedEventsAlarm" in resources(Observability="minimal")
+
+
+def test_the_organisation_rollout_uses_minimal_observability():
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in json.loads((ROOT / "org" / "stackset-params.json").read_text())}
+    assert params["Observability"] == "minimal"
+    assert all(key in TEMPLATE["Parameters"] for key in params)
+
+
+def test_the_rule_evaluates_subnets_on_every_change_and_every_hour_with_the_rules_function():
+    rule = TEMPLATE["Resources"]["ComplianceRule"]
+    properties = rule["Properties"]
+    assert rule["Condition"] == "ConfigRuleOn" and rule["DependsOn"] == "ConfigRulePermission"
+    assert properties["Scope"] == {"ComplianceResourceTypes": ["AWS::EC2::Subnet"]}
+    source = properties["Source"]
+    assert (source["Owner"], source["SourceIdentifier"]) == ("CUSTOM_LAMBDA", {"Fn::GetAtt": ["ConfigRuleFunction", "Arn"]})
+    triggers = {d["MessageType"]: d.get("MaximumExecutionFrequency") for d in source["SourceDetails"]}
+    assert triggers == {
+        "ConfigurationItemChangeNotification": None,
+        "OversizedConfigurationItemChangeNotification": None,
+        "ScheduledNotification": "One_Hour",
+    }
+    assert {d["EventSource"] for d in source["SourceDetails"]} == {"aws.config"}
+    # The name the docs' aggregator query and Security Hub's findings use
+    assert properties["ConfigRuleName"] == "vpce-remediator-subnet-endpoints"
+
+
+def test_only_config_in_this_account_may_invoke_the_rules_function_and_it_reads_only_its_own_results():
+    permission = TEMPLATE["Resources"]["ConfigRulePermission"]["Properties"]
+    assert (permission["Principal"], permission["Action"]) == ("config.amazonaws.com", "lambda:InvokeFunction")
+    assert permission["SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert permission["FunctionName"] == {"Fn::GetAtt": ["ConfigRuleFunction", "Arn"]}
+    (results,) = [s for s in role_statements("ConfigRuleFunction") if "config:GetComplianceDetailsByConfigRule" in listed(s)]
+    assert results["Resource"] == {"Fn::GetAtt": ["ComplianceRule", "Arn"]}
+    assert TEMPLATE["Resources"]["ConfigRuleResultsPolicy"]["Condition"] == "ConfigRuleOn"

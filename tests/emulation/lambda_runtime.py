@@ -20,6 +20,7 @@ from moto.events.models import EventPattern
 from tests.emulation.queues import QueueMapping
 from tests.emulation.template import (
     code_dir,
+    deployed,
     event_rules,
     function_environment,
     functions,
@@ -93,8 +94,9 @@ class Stack:
     from template.yaml, and the resources the functions use at run time (policy parameter, queues)."""
 
     def __init__(self, parameters: dict[str, str] | None = None, template: dict[str, Any] | None = None):
-        self.template = template or load_template()
         self.parameters = {**TEST_PARAMETERS, **(parameters or {})}
+        # Only what these parameters deploy: a function behind a false condition cannot be invoked.
+        self.template = deployed(template or load_template(), self.parameters)
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._rules = [
             (function_id, name, EventPattern.load(json.dumps(pattern)))

@@ -142,6 +142,34 @@ def condition(expression: Any, parameters: dict[str, Any], conditions: dict[str,
     raise ValueError(f"the emulation cannot evaluate {expression!r}")
 
 
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def deployed(template: dict[str, Any], overrides: dict[str, str] | None = None) -> dict[str, Any]:
+    """The template as CloudFormation deploys it with these parameters (defaults otherwise): the resources
+    and outputs whose Condition is false left out, and each Fn::If replaced by the branch it chooses (one
+    that is AWS::NoValue leaves its property or list item out). Parameters and intrinsics stay as written."""
+    parameters = {**parameter_defaults(template), **(overrides or {})}
+    conditions = template.get("Conditions", {})
+    holds = {name: condition(expression, parameters, conditions) for name, expression in conditions.items()}
+
+    def chosen(node: Any) -> Any:
+        if isinstance(node, dict) and set(node) == {"Fn::If"}:
+            name, when_true, when_false = node["Fn::If"]
+            return chosen(when_true if holds[name] else when_false)
+        if isinstance(node, dict):
+            return {k: c for k, v in node.items() if (c := chosen(v)) != NO_VALUE}
+        if isinstance(node, list):
+            return [c for v in node if (c := chosen(v)) != NO_VALUE]
+        return node
+
+    result = copy.deepcopy(template)
+    for section in ("Resources", "Outputs"):
+        kept = {k: v for k, v in result.get(section, {}).items() if holds.get(v.get("Condition"), True)}
+        result[section] = {k: chosen(v) for k, v in kept.items()}
+    return result
+
+
 def code_dir(template: dict[str, Any], function_id: str) -> Path:
     properties = functions(template)[function_id]["Properties"]
     return ROOT / properties["CodeUri"]

@@ -2,8 +2,9 @@
 
 ``audit`` is read-only: a table of every opted-in subnet, each required endpoint and its state, and
 (with --prune own, the default) a row for each release the next reconcile would make. Exit 0 when
-everything is compliant, 1 when something is not, 2 on error, so pipelines can gate on it (releases
-do not change it). ``reconcile --apply`` applies the same plan once; without ``--apply`` it is an audit.
+every subnet is compliant as the Config rule judges it (compliance.py), 1 when one is not, 2 on error,
+so pipelines can gate on it (releases do not change it). ``reconcile --apply`` applies the same plan
+once; without ``--apply`` it is an audit.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
 from vpce_remediator.actions import BY_KIND
+from vpce_remediator.compliance import evaluate
 from vpce_remediator.config import Mode, Settings
 from vpce_remediator.plan import Plan
-from vpce_remediator.vocabulary import Reason, Status
+from vpce_remediator.vocabulary import Compliance, Reason, Status
 
 COMPLIANT_EXIT, NONCOMPLIANT_EXIT, ERROR_EXIT = 0, 1, 2
 # The defaults are the template's parameter defaults (a test holds them equal).
@@ -83,8 +85,9 @@ def release_rows(plan: Plan) -> list[Row]:
 
 
 def exit_code(plans: Sequence[Plan]) -> int:
-    # A subnet naming a policy nobody defined is not compliant either (a typo, or --policy-parameter missing).
-    failing = any(p.noncompliant or any(f.reason == Reason.UNKNOWN_POLICY for f in p.findings) for p in plans)
+    # The Config rule's verdict: a subnet naming a policy nobody defined (a typo, or --policy-parameter
+    # missing) is not compliant either, nor one that cannot get its interface endpoints (group name taken).
+    failing = any(e.compliance is Compliance.NON_COMPLIANT for e in evaluate(plans).values())
     return NONCOMPLIANT_EXIT if failing else COMPLIANT_EXIT
 
 

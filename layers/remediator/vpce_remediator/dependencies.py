@@ -25,6 +25,7 @@ class Dependencies:
     telemetry: Telemetry
     sqs: Callable[[], Any]  # the settle queue's client (intake and reconciler only)
     route53: Callable[[], Any]  # the private hosted zones associated with a VPC (a hub's)
+    config: Callable[[], Any]  # AWS Config's client (the Config rule only)
     # Subnet, route table and endpoint ids -> their VPC, from snapshots, creates and lookups. A resource
     # never moves to another VPC, so a call naming a known one needs no lookup.
     vpc_of: dict[str, str] = field(default_factory=dict)
@@ -39,6 +40,8 @@ class Scope:
     # Read the VPC details to find the remediator's group even when no endpoint names it any more: EC2
     # refused to delete the VPC, or a recheck (its endpoints deleted, the group perhaps left).
     find_group: bool = False
+    # The Config rule: only the findings (what is missing), so the details a create needs are never read.
+    findings_only: bool = False
 
 
 @dataclass

@@ -45,3 +45,10 @@ class UntrustedSecurityGroup(Suspicious):
 
 class ServiceNotInRegion(RemediatorError):
     """A policy requires a service the Region does not offer (a typo such as 'sssm')."""
+
+
+class EvaluationsRefused(RemediatorError):
+    """Config did not accept some of the rule's evaluations; raised so Lambda retries the invocation."""
+
+    def __init__(self, failed: int, total: int):
+        super().__init__(f"{failed} of {total} evaluations were not accepted by AWS Config")

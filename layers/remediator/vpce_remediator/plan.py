@@ -88,12 +88,15 @@ def plan_vpc(
     now: float = 0.0,
     newly_leaving: Mapping[str, float] | None = None,
     releases_only: bool = False,
+    findings_only: bool = False,
 ) -> Plan:
     """``prune``: also plan the releases (Prune=own). ``newly_leaving``: subnet id -> until, the subnets
     whose delete EC2 refused in the calls this reconcile covers; with the unexpired marks on the
     remediator's own endpoints (at ``now``), they are leaving: nothing is added to them, and its ENIs
     move out of them. ``releases_only``: a prompt reconcile, which takes away and adds nothing (what
-    is missing waits for the settle window), and tells only the decisions about what it releases."""
+    is missing waits for the settle window), and tells only the decisions about what it releases.
+    ``findings_only``: what is missing and why, not how it would be made (the Config rule): no actions,
+    so never ``needs_details`` (but ``needs_zones``: a hub's zone decides what is served)."""
     findings: list[Finding] = []
     new = dict(newly_leaving or {}) if prune else {}
     leaving = leaving_subnets(snapshot, new, now) if prune else {}
@@ -109,6 +112,8 @@ def plan_vpc(
         if planned is None:
             return Plan(snapshot.vpc_id, needs_zones=True)
         interface_actions += planned
+    if findings_only:
+        return Plan(snapshot.vpc_id, tuple(findings))
     adds = gateway_actions + interface_actions
     # An endpoint still to be created needs the remediator's group: it is not released meanwhile.
     creates_interface = any(isinstance(a, CreateInterfaceEndpoint) for a in interface_actions)

@@ -1,19 +1,22 @@
 """The use cases: a CloudTrail call is queued in its VPCs' settle windows (intake); a VPC whose window
-closed is reconciled once for every call it holds (settled); the region is swept on a schedule (sweep).
+closed is reconciled once for every call it holds (settled); the region is swept on a schedule (sweep);
+AWS Config's rule evaluates subnets with the same plan, and changes nothing (config rule).
 Each reconcile reads current state, so duplicate, late and out-of-order events are harmless.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from vpce_remediator import settle_queue
+from vpce_remediator import evaluations, settle_queue
+from vpce_remediator.compliance import Evaluation, evaluate, gone, to_put, verdict
 from vpce_remediator.config import Prune
 from vpce_remediator.converge import converge
 from vpce_remediator.dependencies import Dependencies, Scope, Summary
@@ -28,13 +31,16 @@ from vpce_remediator.events import QueueMessage, parse_api_call, parse_queue_bat
 from vpce_remediator.models import ServiceCatalog, VpcSnapshot
 from vpce_remediator.plan import Plan, plan_vpc
 from vpce_remediator.policy import PolicySet
+from vpce_remediator.rule_events import RuleInvocation, parse_rule_invocation
 from vpce_remediator.settle import Call, Fold, Wait, Window, decide, iso, parse_window, recheck, retry_after
 from vpce_remediator.snapshot import endpoints_serving_nothing, read_details, read_snapshots, read_zones, vpcs_of
 from vpce_remediator.telemetry import EventsNotPublished
-from vpce_remediator.triggers import targets
-from vpce_remediator.vocabulary import Reason, Record, Status, Trigger
+from vpce_remediator.triggers import SUBNET, targets
+from vpce_remediator.vocabulary import Compliance, Reason, Record, Status, Trigger
 
 SUMMARY = Record.SUMMARY
+# The Config rule judges what is missing, not how it would be made: it never reads what only a create needs.
+VERDICTS_ONLY = Scope(findings_only=True)
 
 
 # --- intake ---------------------------------------------------------------------------------------
@@ -199,6 +205,62 @@ def handle_sweep(event: Any, deps: Dependencies) -> dict[str, Any]:
         deps.telemetry.sweep_duration((time.monotonic() - started) * 1000)
 
 
+# --- the Config rule ------------------------------------------------------------------------------
+
+
+def handle_config_rule(event: Any, deps: Dependencies) -> dict[str, Any]:
+    """AWS Config invoking the rule. A subnet's configuration changed: its VPC is read and planned, and the
+    subnet evaluated. The periodic run: the region is read and planned like a sweep, and every subnet whose
+    verdict differs from the one the rule last reported is put (one it reported that is gone now, as
+    NOT_APPLICABLE). It plans and never applies: nothing is written to EC2. Bad input is logged and
+    dropped; a read or a put that fails raises, so Lambda retries the invocation."""
+    log = deps.logger
+    _correlate(log, Trigger.CONFIG_RULE)
+    try:
+        invocation = parse_rule_invocation(event)
+        with _failing(deps, "evaluation failed"):
+            if invocation.periodic:
+                plans = plan_vpcs(None, deps, deps.policies(), VERDICTS_ONLY, every_vpc=True)
+                current = evaluate(plans)
+                puts = to_put(current, evaluations.reported(deps.config(), invocation.rule_name))
+            else:
+                plans, puts = _evaluate_subnet(invocation, deps)
+                current = {e.subnet_id: e for e in puts}
+            evaluations.put(deps.config(), invocation.result_token, puts, invocation.ordering_time)
+    except InvalidEvent as exc:
+        # Not Config's (a rule or token it does not know), or not an invocation at all: a retry cannot help.
+        return _invalid(deps, exc)
+    for e in puts:
+        _log_evaluation(log, e)
+    counts = dict(Counter(e.compliance.value for e in puts))
+    vpcs = sorted({p.vpc_id for p in plans})
+    extra = {"message_type": invocation.message_type, "config_rule_name": invocation.rule_name, "evaluations": counts}
+    log.info(SUMMARY, extra={"record": SUMMARY, "vpcs": vpcs, "subnets_evaluated": len(current), **extra})
+    return {"status": "ok", "vpcs": vpcs, "subnets_evaluated": len(current), "evaluations": counts}
+
+
+def _evaluate_subnet(invocation: RuleInvocation, deps: Dependencies) -> tuple[list[Plan], list[Evaluation]]:
+    """The subnet of a change, planned with its VPC; gone or out of scope, NOT_APPLICABLE unread."""
+    assert invocation.subnet_id is not None
+    subnet_id = invocation.subnet_id
+    if not invocation.evaluable:
+        why = Reason.OUT_OF_SCOPE if invocation.left_scope else Reason.SUBNET_GONE
+        return [], [dataclasses.replace(gone(subnet_id, why), vpc_id=invocation.vpc_id)]
+    policies = deps.policies()  # first: nothing is evaluated on a policy document that does not parse
+    # An oversized item's summary names no VPC: one lookup (a subnet never moves to another VPC).
+    vpc_ids = (invocation.vpc_id,) if invocation.vpc_id else _lookup(deps, SUBNET, (subnet_id,))
+    plans = plan_vpcs(vpc_ids, deps, policies, VERDICTS_ONLY) if vpc_ids else []
+    found = verdict(subnet_id, [f for plan in plans for f in plan.findings if f.subnet_id == subnet_id])
+    return plans, [dataclasses.replace(found, vpc_id=found.vpc_id or next(iter(vpc_ids), None))]
+
+
+def _log_evaluation(log: Any, e: Evaluation) -> None:
+    # Like decisions: what needs no one's attention is DEBUG.
+    level = log.info if e.compliance is Compliance.NON_COMPLIANT else log.debug
+    extra = {"subnet_id": e.subnet_id, "vpc_id": e.vpc_id, "compliance": e.compliance.value, "annotation": e.annotation or None}
+    level(Record.EVALUATION, extra={"record": Record.EVALUATION, **extra})
+
+
 # --- reconcile ------------------------------------------------------------------------------------
 
 
@@ -224,12 +286,18 @@ def reconcile(
     return summary
 
 
-def plan_vpcs(vpc_ids: Sequence[str] | None, deps: Dependencies, policies: PolicySet, scope: Scope | None = None) -> list[Plan]:
+def plan_vpcs(
+    vpc_ids: Sequence[str] | None,
+    deps: Dependencies,
+    policies: PolicySet,
+    scope: Scope | None = None,
+    every_vpc: bool = False,
+) -> list[Plan]:
     """Plans for the given VPCs, or for every VPC with opted-in subnets (or, with Prune=own, with
-    endpoints of the remediator's) when ``vpc_ids`` is None."""
+    endpoints of the remediator's) when ``vpc_ids`` is None; ``every_vpc``: every VPC with subnets."""
     key = deps.settings.opt_in_tag_key
     snapshots = _remember(deps, read_snapshots(deps.ec2, vpc_ids))
-    if vpc_ids is None:
+    if vpc_ids is None and not every_vpc:
         prune = deps.settings.prune is Prune.OWN
         snapshots = {
             v: s
@@ -264,6 +332,7 @@ def _plan(snapshot: VpcSnapshot, deps: Dependencies, policies: PolicySet, catalo
             now=time.time(),
             newly_leaving=scope.leaving,
             releases_only=scope.releases_only,
+            findings_only=scope.findings_only,
         )
 
     result = plan(snapshot)
@@ -322,9 +391,12 @@ def _correlate(
 
 @contextlib.contextmanager
 def _failing(deps: Dependencies, message: str) -> Iterator[None]:
-    """Logs and counts an exception before it propagates, so it is retried and, in the end, kept."""
+    """Logs and counts an exception before it propagates, so it is retried and, in the end, kept. An
+    InvalidEvent passes unlogged: the caller logs it, once, as what a retry cannot fix."""
     try:
         yield
+    except InvalidEvent:
+        raise
     except Exception as exc:
         deps.logger.exception(message, extra={"record": SUMMARY})
         deps.telemetry.error(exc)

@@ -40,4 +40,5 @@ def _dependencies(settings: Settings, logger: Any, session: Any, endpoint_url: s
         telemetry=events,
         sqs=cache(lambda: client("sqs", session, region, endpoint_url)),
         route53=cache(lambda: client("route53", session, region, endpoint_url)),
+        config=cache(lambda: client("config", session, region, endpoint_url)),
     )

@@ -210,6 +210,11 @@ def _known_id(value: str) -> bool:
     return any(p.fullmatch(value) for p in _ID.values())
 
 
+def well_formed(kind: str, value: object) -> bool:
+    """Whether ``value`` is an id of this kind ("vpc", SUBNET, ...), whole: the patterns the table reads ids with."""
+    return isinstance(value, str) and _ID[kind].fullmatch(value) is not None
+
+
 def _learned(call: ApiCall, trigger: Trigger) -> dict[str, str]:
     if trigger.learns is None:
         return {}

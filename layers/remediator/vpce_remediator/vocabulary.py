@@ -81,6 +81,18 @@ class Reason(StrEnum):
     SUBNET_LEAVING = "subnet_leaving"
     # Why something the remediator made is released: no opted-in private subnet needs it any more.
     NOT_NEEDED = "no_opted_in_subnet_needs_it"
+    # Why the Config rule finds a subnet NOT_APPLICABLE without planning it: deleted (or no longer recorded),
+    # or taken out of the rule's scope.
+    SUBNET_GONE = "subnet_gone"
+    OUT_OF_SCOPE = "left_the_rules_scope"
+
+
+class Compliance(StrEnum):
+    """A Config evaluation's verdict on a subnet (Config's ComplianceType values a rule may put)."""
+
+    COMPLIANT = "COMPLIANT"
+    NON_COMPLIANT = "NON_COMPLIANT"
+    NOT_APPLICABLE = "NOT_APPLICABLE"
 
 
 class Note(StrEnum):
@@ -127,6 +139,7 @@ class Record(StrEnum):
     DECISION = "decision"
     CHANGE = "change"
     SUMMARY = "summary"
+    EVALUATION = "evaluation"  # one Config evaluation the rule put
 
 
 class Trigger(StrEnum):
@@ -135,3 +148,4 @@ class Trigger(StrEnum):
     EVENT = "event"
     SETTLED = "settled"
     SWEEP = "sweep"
+    CONFIG_RULE = "config_rule"  # AWS Config invoking the rule
