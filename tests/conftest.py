@@ -60,6 +60,21 @@ def calls(aws: Fidelity) -> Iterator[CallLog]:
     boto3.DEFAULT_SESSION.events.register("before-call.*.*", log.record)
     yield log
     boto3.DEFAULT_SESSION = None
+    # IAM cannot tell ModifyVpcEndpoint's forms apart (template.yaml, ExtendVpcEndpoints): every test that
+    # counts calls holds the code to the ones it may send.
+    for body in log.requests("ModifyVpcEndpoint"):
+        assert modify_forms(body) <= ALLOWED_MODIFY_FORMS, body
+
+
+# What the remediator may send in a ModifyVpcEndpoint: subnets and route tables added or removed, private DNS
+# turned on. Never a policy (or its reset), a group, DNS options or an address type.
+ALLOWED_MODIFY_FORMS = {"Action", "Version", "VpcEndpointId", "AddSubnetId", "RemoveSubnetId", "AddRouteTableId"}
+ALLOWED_MODIFY_FORMS |= {"RemoveRouteTableId", "PrivateDnsEnabled"}
+
+
+def modify_forms(body: dict) -> set[str]:
+    """The request's parameters by name, without the list indexes of the query protocol (AddSubnetId.1)."""
+    return {key.split(".")[0] for key in body}
 
 
 @pytest.fixture

@@ -174,3 +174,21 @@ def test_a_required_service_the_region_does_not_offer_is_skipped_and_counted(vpc
     (skip,) = decisions(logs, endpoint_service="sssm")
     assert (skip["outcome"], skip["reason"]) == ("skipped", "service_not_in_region")
     assert errors(capsys.readouterr().out) == {"ServiceNotInRegion": 1}
+
+
+def test_every_modify_vpc_endpoint_it_sends_is_a_subnet_route_table_or_private_dns_change(vpc, stack, calls):
+    from tests.conftest import ALLOWED_MODIFY_FORMS, modify_forms
+
+    # Given a VPC whose endpoints are extended (a new AZ, a new route table) and then shrunk (an opt-out)
+    vpc.route_table("private-a")
+    vpc.subnet("app-a", "eu-west-1a", route_table="private-a")
+    stack.publish(vpc.subnet_event("app-a"))
+    vpc.subnet("app-b", "eu-west-1b")
+    stack.publish(vpc.subnet_event("app-b"))
+    stack.publish(vpc.opt_out("app-b"))
+    # Then what IAM cannot narrow (template.yaml, ExtendVpcEndpoints) the code never sends: no policy,
+    # no reset, no group, no DNS or address options
+    sent = [modify_forms(body) for body in calls.requests("ModifyVpcEndpoint")]
+    assert {"AddSubnetId", "AddRouteTableId", "RemoveSubnetId", "RemoveRouteTableId"} <= set().union(*sent)
+    assert all(forms <= ALLOWED_MODIFY_FORMS for forms in sent)
+    assert not {"PolicyDocument", "ResetPolicy", "AddSecurityGroupId"} & ALLOWED_MODIFY_FORMS
