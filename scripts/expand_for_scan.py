@@ -17,7 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from org.expand_sam import expand  # noqa: E402
+from org.expand_sam import expand
 
 PLACEHOLDER_BUCKET = "scan-only-placeholder"
 
