@@ -87,3 +87,60 @@ def test_audit_shows_the_releases_the_next_reconcile_would_make_and_they_do_not_
     # and with --prune off there is nothing to release
     _, out, _ = run("audit", "--region", "eu-west-1", "--format", "json", "--prune", "off")
     assert not [r for r in json.loads(out) if r["state"].startswith("would ")]
+
+
+def test_a_vpc_id_that_does_not_exist_is_an_error_not_an_empty_compliant_audit(account):
+    code, out, err = run("audit", "--region", "eu-west-1", "--vpc-id", "vpc-0123456789abcdef0")
+    assert code == 2 and out == "" and "UnknownVpc" in err and "vpc-0123456789abcdef0" in err
+    # one of several missing fails it too
+    code, _, err = run("audit", "--region", "eu-west-1", "--vpc-id", account.id, "--vpc-id", "vpc-0fedcba9876543210")
+    assert code == 2 and "vpc-0fedcba9876543210" in err
+
+
+def test_a_required_service_the_region_does_not_offer_is_an_error_naming_it(vpc):
+    # Given a default policy with a typo in a service name
+    vpc.subnet("app-a", "eu-west-1a")
+    code, out, err = run("audit", "--region", "eu-west-1", "--interface-services", "ssm,sssm")
+    # Then the table still says what it found, and the gate fails naming the service
+    assert "service_not_in_region" in out
+    assert code == 2 and "sssm" in err and "ServiceNotInRegion" in err and "eu-west-1" in err
+
+
+def test_control_characters_in_a_tag_value_cannot_forge_a_table_row(vpc):
+    # Given a subnet whose opt-in tag value holds a newline followed by a fake compliant row
+    forged = "gold\nvpc-00000000 subnet-00000000 eu-west-1a default s3 (gateway) compliant"
+    vpc.subnet("app-a", "eu-west-1a", policy=forged)
+    code, out, _ = run("audit", "--region", "eu-west-1")
+    lines = out.splitlines()
+    # Then the value is one escaped cell of one row: no row names the forged subnet
+    assert code == 1 and len(lines) == 2 and "gold\\nvpc-00000000" in lines[1]
+    assert not any(line.startswith("vpc-00000000") for line in lines)
+    # and JSON keeps the value as it is
+    _, out, _ = run("audit", "--region", "eu-west-1", "--format", "json")
+    assert json.loads(out)[0]["policy"] == forged.lower() or json.loads(out)[0]["policy"] == forged
+
+
+def test_the_readme_states_the_exit_codes_as_the_code_has_them():
+    from vpce_remediator.cli import COMPLIANT_EXIT, ERROR_EXIT, NONCOMPLIANT_EXIT
+
+    from tests.emulation.account import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    section = " ".join(readme.split("## Audit from the command line")[1].split("\n## ")[0].split())
+    stated = section.split("Exit codes: ")[1]
+    zero, rest = stated.split(f"`{NONCOMPLIANT_EXIT}` when", 1)
+    one, two = rest.split(f"`{ERROR_EXIT}` on", 1)
+    # Each case lands where the tests above put it: an undefined policy gives 1, never 0
+    assert zero.startswith(f"`{COMPLIANT_EXIT}` when every subnet is compliant") and "policy" not in zero
+    assert "undefined policy" in one
+    assert all(case in two for case in ("an error", "`--vpc-id` that does not exist", "does not offer"))
+
+
+def test_the_policy_docs_state_the_parameters_tier_as_the_template_sets_it():
+    from tests.emulation.account import ROOT
+    from tests.emulation.template import load_template
+
+    (parameter,) = [r for r in load_template()["Resources"].values() if r["Type"] == "AWS::SSM::Parameter"]
+    tier = parameter["Properties"]["Tier"]
+    policies = " ".join((ROOT / "docs" / "policies.md").read_text().split())
+    assert f"The template creates the parameter with `Tier: {tier}`" in policies

@@ -380,7 +380,8 @@ RULE_RESOURCES = {
     "ConfigRuleErrorsAlarm",
 }
 # What a member account of a large rollout goes without (Observability=minimal): docs/scale.md.
-FULL_ONLY = {"Dashboard", "SettleBacklogAlarm", "IntakeThrottlesAlarm", "SweepThrottlesAlarm", "ErrorsMetricAlarm"}
+# The Errors metric's alarm stays: a planted group or a spoofed own call is counted there alone.
+FULL_ONLY = {"Dashboard", "SettleBacklogAlarm", "IntakeThrottlesAlarm", "SweepThrottlesAlarm"}
 
 
 def resources(**parameters: str) -> set[str]:
@@ -436,3 +437,22 @@ def test_only_config_in_this_account_may_invoke_the_rules_function_and_it_reads_
     (results,) = [s for s in role_statements("ConfigRuleFunction") if "config:GetComplianceDetailsByConfigRule" in listed(s)]
     assert results["Resource"] == {"Fn::GetAtt": ["ComplianceRule", "Arn"]}
     assert TEMPLATE["Resources"]["ConfigRuleResultsPolicy"]["Condition"] == "ConfigRuleOn"
+
+
+def test_the_example_scp_limits_writing_the_default_opt_in_key_on_subnets_to_named_roles():
+    scp = json.loads((ROOT / "docs" / "examples" / "opt-in-scp.json").read_text())
+    key = TEMPLATE["Parameters"]["OptInTagKey"]["Default"]
+    assert scp["Version"] == "2012-10-17" and all(s["Effect"] == "Deny" for s in scp["Statement"])
+    writes, delete_all = scp["Statement"]
+    assert set(writes["Action"]) == {"ec2:CreateTags", "ec2:DeleteTags"} and writes["Resource"].endswith(":subnet/*")
+    assert writes["Condition"]["ForAnyValue:StringEquals"] == {"aws:TagKeys": [key]}
+    roles = writes["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+    assert roles and all(":role/" in r for r in roles)
+    # DeleteTags without keys deletes every tag, the opt-in key with them: held to the same roles
+    assert delete_all["Action"] == ["ec2:DeleteTags"] and delete_all["Condition"]["Null"] == {"aws:TagKeys": "true"}
+    assert delete_all["Condition"]["ArnNotLike"]["aws:PrincipalArn"] == roles
+    assert len(json.dumps(scp, separators=(",", ":"))) <= 5120  # an SCP's size limit
+
+
+def test_the_readme_stays_a_map_of_at_most_15_kb():
+    assert len((ROOT / "README.md").read_bytes()) <= 15_000

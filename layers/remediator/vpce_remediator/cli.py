@@ -3,8 +3,10 @@
 ``audit`` is read-only: a table of every opted-in subnet, each required endpoint and its state, and
 (with --prune own, the default) a row for each release the next reconcile would make. Exit 0 when
 every subnet is compliant as the Config rule judges it (compliance.py), 1 when one is not, 2 on error,
-so pipelines can gate on it (releases do not change it). ``reconcile --apply`` applies the same plan
-once; without ``--apply`` it is an audit.
+so pipelines can gate on it (releases do not change it). A gate must not pass by mistake: a --vpc-id that
+does not exist, and a required service the Region does not offer (a typo such as 'sssm'), are errors (2),
+not an empty or a skipped table. ``reconcile --apply`` applies the same plan once; without ``--apply`` it is
+an audit.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import json
 import logging
 import sys
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TextIO
@@ -91,9 +94,23 @@ def exit_code(plans: Sequence[Plan]) -> int:
     return NONCOMPLIANT_EXIT if failing else COMPLIANT_EXIT
 
 
+def missing_services(plans: Sequence[Plan]) -> list[str]:
+    """Required services the Region does not offer: in the functions a per-subnet skip (and an Errors count),
+    for a gate an error, since a typo in a policy would otherwise pass it."""
+    return sorted({str(f.service) for p in plans for f in p.findings if f.reason == Reason.SERVICE_UNAVAILABLE and f.service})
+
+
+def printable(cell: str) -> str:
+    """A cell without control or format characters (a newline in a tag value would forge a row): each
+    becomes its escape, as Python writes it."""
+    if all(unicodedata.category(c)[0] not in "CZ" or c == " " for c in cell):
+        return cell
+    return "".join(c if unicodedata.category(c)[0] not in "CZ" or c == " " else repr(c)[1:-1] for c in cell)
+
+
 def print_table(rows: Sequence[Row], out: TextIO) -> None:
     header = Row("VPC", "SUBNET", "AZ", "POLICY", "SERVICE", "STATE", "ENDPOINT", "DETAIL")
-    table = [astuple_str(header), *(astuple_str(r) for r in rows)]
+    table = [astuple_str(header), *(tuple(printable(cell) for cell in astuple_str(r)) for r in rows)]
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     for line in table:
         out.write("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() + "\n")
@@ -149,6 +166,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
         )
         session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
         deps = cli_dependencies(settings, _stderr_logger(err, "INFO" if apply else "WARNING"), session, args.endpoint_url)
+        if args.vpc_ids:
+            _check_vpcs_exist(deps.ec2, args.vpc_ids)
         if apply:
             reconcile(args.vpc_ids, deps)
         plans = plan_vpcs(args.vpc_ids, deps, deps.policies())
@@ -160,7 +179,29 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
         out.write(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
     else:
         print_table(rows, out)
+    missing = missing_services(plans)
+    if missing:
+        region = session.region_name or "this Region"
+        err.write(f"error: ServiceNotInRegion: required but not offered in {region}: {', '.join(missing)}\n")
+        return ERROR_EXIT
     return exit_code(plans)
+
+
+def _check_vpcs_exist(ec2: Any, vpc_ids: Sequence[str]) -> None:
+    """An audit of a VPC that is not there must not pass as an empty, compliant one."""
+    from botocore.exceptions import ClientError
+
+    from vpce_remediator.errors import UnknownVpc
+
+    try:
+        found = {v["VpcId"] for v in ec2.describe_vpcs(VpcIds=list(vpc_ids))["Vpcs"]}
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "InvalidVpcID.NotFound":
+            raise
+        raise UnknownVpc(exc.response["Error"].get("Message", "no such VPC")) from None
+    gone = sorted(set(vpc_ids) - found)
+    if gone:
+        raise UnknownVpc(f"no such VPC: {', '.join(gone)}")
 
 
 def _stderr_logger(err: TextIO, level: str) -> Any:

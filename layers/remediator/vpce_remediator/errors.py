@@ -52,3 +52,7 @@ class EvaluationsRefused(RemediatorError):
 
     def __init__(self, failed: int, total: int):
         super().__init__(f"{failed} of {total} evaluations were not accepted by AWS Config")
+
+
+class UnknownVpc(RemediatorError):
+    """The command line was asked about a VPC that does not exist (in this account and Region)."""
