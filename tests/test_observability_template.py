@@ -5,7 +5,8 @@ and alarms, and the alarms watch every function and the failed-events queue and 
 
 Checked on the stack with the most in it (Observability=full, ConfigRule=on); with the rule off, the
 dashboard, the queries and the alarms still name only what is deployed, and Observability=minimal keeps
-the failed-events and function errors alarms alone (test_template.py holds the resources of each)."""
+the failed-events, function errors and Errors-metric alarms alone (test_template.py holds the resources of
+each)."""
 
 from __future__ import annotations
 
@@ -291,6 +292,9 @@ def test_each_saved_query_answers_its_question():
     assert {("level", "ERROR"), ("outcome", "failed"), ("outcome", "conflict")} <= set(compared_values(queries["errors"]))
     # Runs that die where the logger never sees them leave only Lambda's own lines, without fields.
     assert '@message like "[ERROR]"' in queries["errors"] and '@message like "Task timed out"' in queries["errors"]
+    # and what the Errors metric counts without failing a run: what its alarm's reader looks for
+    needs_a_person = {("error", "ImpersonatedOwnCall"), ("reason", Reason.GROUP_UNTRUSTED), ("reason", Reason.GROUP_NAME_TAKEN)}
+    assert needs_a_person | {("reason", Reason.SERVICE_UNAVAILABLE)} <= set(compared_values(queries["errors"]))
     assert compared_values(queries["one-vpc-edit-the-id"]) == [("vpc_id", VPC_PLACEHOLDER)]
 
 
