@@ -19,6 +19,7 @@ meaning, not by calling the planner's private helpers.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, replace
 
@@ -83,8 +84,10 @@ DEAD_STATES = ("deleted", "deleting", "failed", "rejected", "expired", "Deleted"
 # Tag values: the default aliases in their spellings, named policies (present or not), an unknown name, untagged.
 TAG_VALUES = (None, None, "default", "", "true", " Default ", "TRUE", "gold", "Gold", "silver", "bronze")
 
+# make test runs each property over 150 examples; make unit, the fast tier, over fewer (PROPERTY_EXAMPLES).
+# The surveys that check the strategies reach every case keep their own, larger, counts.
 PROPERTIES = settings(
-    max_examples=150,
+    max_examples=int(os.environ.get("PROPERTY_EXAMPLES", "150")),
     deadline=None,
     derandomize=True,
     database=None,
