@@ -156,3 +156,17 @@ def test_a_trigger_without_its_ids_is_an_invalid_event():
     event["detail"]["requestParameters"] = {"subnetId": "subnet-0f1e2d3c4b5a69788"}
     with pytest.raises(InvalidEvent, match="AssociateRouteTable names no route-table id"):
         targets(parse_api_call(event), KEY)
+
+
+def test_the_command_lines_user_agent_is_not_a_claim_to_be_the_functions():
+    from vpce_remediator import CLI_USER_AGENT
+
+    event = load_event("modify_vpc_endpoint.json")
+    for agent, claims in (
+        (f"Boto3/1.35 md/Botocore#1.35 ua/2.0 {CLI_USER_AGENT}", False),
+        ("Boto3/1.35 md/Botocore#1.35 ua/2.0 vpce-remediator", True),
+        ("aws-cli/2.17.0 app/vpce-remediator", True),
+        ("terraform-provider-aws/5.76.0 vpce-remediator-fork/1.0", False),
+    ):
+        event["detail"]["userAgent"] = agent
+        assert targets(parse_api_call(event), KEY, frozenset({OWN_ROLE})).claims_own is claims, agent

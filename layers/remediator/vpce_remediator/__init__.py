@@ -7,5 +7,7 @@ The package is layered so that only ``snapshot`` (reads) and ``apply`` (writes) 
 
 MANAGED_BY_KEY = "managed-by"
 MANAGED_BY_VALUE = "vpce-remediator"
-# Sent as botocore's user_agent_extra: CloudTrail records it, so our own calls are recognisable.
+# Sent as botocore's user_agent_extra: CloudTrail records it, so readers can tell the functions' calls (and
+# the command line's, which run as whoever runs it) apart. Own calls are known by role, never by this.
 USER_AGENT = "vpce-remediator"
+CLI_USER_AGENT = "vpce-remediator-cli"

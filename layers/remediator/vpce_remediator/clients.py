@@ -10,11 +10,19 @@ from botocore.config import Config
 
 from vpce_remediator import USER_AGENT
 
+
 # Five attempts in all (the first plus four retries), with standard mode's backoff and retry quota.
-CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 5}, user_agent_extra=USER_AGENT)
+def _config(user_agent: str) -> Config:
+    return Config(retries={"mode": "standard", "total_max_attempts": 5}, user_agent_extra=user_agent)
 
 
-def client(service: str, session: Any = None, region: str | None = None, endpoint_url: str | None = None) -> Any:
+CONFIG = _config(USER_AGENT)
+
+
+def client(
+    service: str, session: Any = None, region: str | None = None, endpoint_url: str | None = None, user_agent: str = USER_AGENT
+) -> Any:
     """A client with the remediator's retry and user-agent settings, from ``session`` or boto3's default."""
     factory = session or boto3
-    return factory.client(service, region_name=region, endpoint_url=endpoint_url, config=CONFIG)
+    config = CONFIG if user_agent == USER_AGENT else _config(user_agent)
+    return factory.client(service, region_name=region, endpoint_url=endpoint_url, config=config)

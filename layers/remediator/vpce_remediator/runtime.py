@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from vpce_remediator import CLI_USER_AGENT, USER_AGENT
 from vpce_remediator.clients import client
 from vpce_remediator.config import Settings
 from vpce_remediator.dependencies import Dependencies
@@ -19,26 +20,32 @@ def lambda_dependencies() -> Dependencies:
     container's Logger, metrics and change events."""
     from vpce_remediator.observability import logger
 
-    return _dependencies(Settings.from_env(), logger, None, None, LambdaTelemetry)
+    return _dependencies(Settings.from_env(), logger, None, None, LambdaTelemetry, USER_AGENT)
 
 
 def cli_dependencies(settings: Settings, logger: Any, session: Any, endpoint_url: str | None = None) -> Dependencies:
-    """For the command line: its own settings, logger and session; no metrics, no change events."""
-    return _dependencies(settings, logger, session, endpoint_url, lambda _events: Silent())
+    """For the command line: its own settings, logger and session; no metrics, no change events; its own
+    user agent (its calls come back through CloudTrail as anyone's, and are reconciled)."""
+    return _dependencies(settings, logger, session, endpoint_url, lambda _events: Silent(), CLI_USER_AGENT)
 
 
-def _dependencies(settings: Settings, logger: Any, session: Any, endpoint_url: str | None, telemetry: Any) -> Dependencies:
-    ec2 = client("ec2", session, endpoint_url=endpoint_url)
+def _dependencies(
+    settings: Settings, logger: Any, session: Any, endpoint_url: str | None, telemetry: Any, user_agent: str
+) -> Dependencies:
+    def make(service: str, region: str | None = None) -> Any:
+        return client(service, session, region, endpoint_url, user_agent)
+
+    ec2 = make("ec2")
     region = ec2.meta.region_name
-    events: Telemetry = telemetry(cache(lambda: client("events", session, region, endpoint_url)))
+    events: Telemetry = telemetry(cache(lambda: make("events", region)))
     return Dependencies(
         ec2=ec2,
         settings=settings,
-        policies=policy_loader(settings, lambda: client("ssm", session, region, endpoint_url)),
+        policies=policy_loader(settings, lambda: make("ssm", region)),
         catalog=cache(lambda: read_catalog(ec2, region)),
         logger=logger,
         telemetry=events,
-        sqs=cache(lambda: client("sqs", session, region, endpoint_url)),
-        route53=cache(lambda: client("route53", session, region, endpoint_url)),
-        config=cache(lambda: client("config", session, region, endpoint_url)),
+        sqs=cache(lambda: make("sqs", region)),
+        route53=cache(lambda: make("route53", region)),
+        config=cache(lambda: make("config", region)),
     )

@@ -170,7 +170,7 @@ def targets(call: ApiCall, opt_in_tag_key: str, own_roles: frozenset[str] = froz
         # reconciled again, so a subnet that opted in while one ran gets what was released back. Known
         # by the role that made the call: anyone can set a user agent.
         return Targets(ignored="own_call")
-    claims_own = not own and USER_AGENT in (call.user_agent or "")
+    claims_own = not own and _claims_our_agent(call.user_agent)
     refused_id = refused[0] if refused else None
     for path in trigger.vpc_paths:
         found = _ids(call, (path,), "vpc")
@@ -190,6 +190,12 @@ def targets(call: ApiCall, opt_in_tag_key: str, own_roles: frozenset[str] = froz
     return Targets(
         lookup=trigger.lookup, lookup_ids=ids, remembered=remembered, deletes=deletes, refused=refused_id, claims_own=claims_own
     )
+
+
+def _claims_our_agent(user_agent: str | None) -> bool:
+    """The functions' user agent as a token of its own (botocore's extra, or app/ from AWS_SDK_UA_APP_ID);
+    the command line's (vpce-remediator-cli) is someone running it, not a claim to be the functions."""
+    return any(token == USER_AGENT or token.endswith("/" + USER_AGENT) for token in (user_agent or "").split())
 
 
 def _names_key(call: ApiCall, key: str) -> bool:
