@@ -144,3 +144,21 @@ def test_the_policy_docs_state_the_parameters_tier_as_the_template_sets_it():
     tier = parameter["Properties"]["Tier"]
     policies = " ".join((ROOT / "docs" / "policies.md").read_text().split())
     assert f"The template creates the parameter with `Tier: {tier}`" in policies
+
+
+def test_the_command_line_sends_a_user_agent_of_its_own(aws, monkeypatch):
+    import boto3
+    from vpce_remediator import CLI_USER_AGENT, USER_AGENT
+    from vpce_remediator.cli import JsonLines
+    from vpce_remediator.config import Settings
+    from vpce_remediator.runtime import cli_dependencies, lambda_dependencies
+
+    from tests.emulation.lambda_runtime import Stack
+
+    environment = Stack().environment("ReconcilerFunction")
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.from_env(environment)
+    deps = cli_dependencies(settings, JsonLines(io.StringIO(), 20), boto3.session.Session(region_name="eu-west-1"))
+    assert deps.ec2.meta.config.user_agent_extra == CLI_USER_AGENT
+    assert lambda_dependencies().ec2.meta.config.user_agent_extra == USER_AGENT
