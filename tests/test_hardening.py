@@ -192,3 +192,27 @@ def test_every_modify_vpc_endpoint_it_sends_is_a_subnet_route_table_or_private_d
     assert {"AddSubnetId", "AddRouteTableId", "RemoveSubnetId", "RemoveRouteTableId"} <= set().union(*sent)
     assert all(forms <= ALLOWED_MODIFY_FORMS for forms in sent)
     assert not {"PolicyDocument", "ResetPolicy", "AddSecurityGroupId"} & ALLOWED_MODIFY_FORMS
+
+
+def test_its_own_group_with_a_policys_allowed_cidrs_stays_trusted_until_a_cidr_leaves_every_policy(vpc, stack, ec2, logs):
+    from tests.test_named_policies import put_policies
+
+    # Given its group, made with a policy's allowed_cidrs
+    put_policies("version: 1\npolicies:\n  p:\n    interface:\n      ssm: {allowed_cidrs: [10.99.0.0/16]}\n")
+    vpc.subnet("app-a", "eu-west-1a", policy="p")
+    stack.publish(vpc.subnet_event("app-a"))
+    (group,) = vpc.managed_groups()
+    assert {r["CidrIp"] for p in ingress(ec2, group) for r in p["IpRanges"]} == {"10.20.0.0/16", "10.99.0.0/16"}
+    # When the policy asks for one more interface service, the group is trusted and reused
+    put_policies("version: 1\npolicies:\n  p:\n    interface:\n      ssm: {allowed_cidrs: [10.99.0.0/16]}\n      logs: {}\n")
+    stack.cold("ReconcilerFunction")  # the policy document is cached per container
+    vpc.subnet("app-b", "eu-west-1b", policy="p")
+    stack.publish(vpc.subnet_event("app-b"))
+    assert sorted(e["ServiceName"].rsplit(".", 1)[1] for e in interface_endpoints(vpc)) == ["logs", "ssm"]
+    assert not decisions(logs, reason="security_group_untrusted")
+    # But once the CIDR leaves every policy, the rule it keeps is one the remediator would not write now
+    put_policies("version: 1\npolicies:\n  p:\n    interface:\n      ssm: {}\n      logs: {}\n      kms: {}\n")
+    stack.cold("ReconcilerFunction")
+    vpc.subnet("app-c", "eu-west-1c", policy="p")
+    stack.publish(vpc.subnet_event("app-c"))
+    assert {r["endpoint_service"] for r in decisions(logs, reason="security_group_untrusted")} == {"kms"}
