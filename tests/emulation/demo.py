@@ -159,7 +159,7 @@ def print_events(events: list[dict]) -> None:
         print(f"  {e['detail-type']}: {d['outcome']} {d['action']} {what} {target}{cost}")
 
 
-def print_metrics(out: str) -> None:
+def print_metrics(out: str, lead: str = "Metrics written as EMF so far") -> None:
     """The EMF records CloudWatch turns into metrics (namespace VpceRemediator), summed by name and dimension."""
     totals: Counter = Counter()
     for line in out.splitlines():
@@ -169,7 +169,7 @@ def print_metrics(out: str) -> None:
                 value = doc[metric["Name"]]
                 dims = ",".join(f"{k}={doc[k]}" for k in directive["Dimensions"][0] if k != "service")
                 totals[f"{metric['Name']}{{{dims}}}"] += sum(value) if isinstance(value, list) else value
-    print(f"\nMetrics written as EMF so far: {', '.join(f'{k} {v:g}' for k, v in sorted(totals.items()))}")
+    print(f"\n{lead}: {', '.join(f'{k} {v:g}' for k, v in sorted(totals.items()))}")
 
 
 def print_record(records: list[dict]) -> None:
@@ -290,6 +290,28 @@ def main() -> None:
             print(f"    {service:<12} zone {zone} (owner 222222222222)")
         price = settings.endpoint_az_hour_usd
         print(f"  not paid for: {len(zones)} services x {len(spoke.subnets)} AZs = US${saved:.2f} a month at US${price}/AZ-hour")
+
+        print("\nA planted group: in a third VPC, someone who may tag creates a group named vpce-remediator-endpoints,")
+        print("tagged managed-by = vpce-remediator, open to all traffic from 0.0.0.0/0; then a subnet there opts in...")
+        planted_vpc = Vpc.create(ec2, "10.40.0.0/16")
+        planted = ec2.create_security_group(
+            GroupName="vpce-remediator-endpoints",
+            Description="planted",
+            VpcId=planted_vpc.id,
+            TagSpecifications=[{"ResourceType": "security-group", "Tags": [{"Key": "managed-by", "Value": "vpce-remediator"}]}],
+        )["GroupId"]
+        everything = [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+        ec2.authorize_security_group_ingress(GroupId=planted, IpPermissions=everything)
+        planted_vpc.subnet("planted-a", "eu-west-1a")
+        metrics_before = len(emf.getvalue())
+        with contextlib.redirect_stdout(emf):
+            stack.publish(happening_now(planted_vpc.subnet_event("planted-a")))
+            stack.settle()
+        skipped = [r for r in _records(stream) if r.get("reason") == "security_group_untrusted"]
+        made = sorted(e["ServiceName"].rsplit(".", 1)[1] for e in planted_vpc.endpoints() if e["State"] != "deleted")
+        print(f"  endpoints made: {', '.join(made)} (gateway: no group); interface services skipped at WARNING:")
+        print(f"    {', '.join(r['endpoint_service'] for r in skipped)}: {skipped[0]['reason'] if skipped else 'none'}")
+        print_metrics(emf.getvalue()[metrics_before:], "  Metrics of that reconcile (Errors is what the errors alarm watches)")
 
         print("\nOpt-out: app-c's opt-in tag is removed (DeleteTags); what only it needed is released (Prune=own)...")
         with contextlib.redirect_stdout(emf):
