@@ -22,7 +22,8 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 CHECKOV_ENV := env -u BC_API_KEY -u PRISMA_API_URL BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=TRUE
 
 # The whole suite runs in parallel: one worker more than this machine's two cores, because several tests
-# sleep through real (short) settle windows. Override with PYTEST_WORKERS=n (0: no parallelism).
+# sleep through real (short) settle windows; idle workers steal queued tests (worksteal), so one long file
+# does not hold the tail. Override with PYTEST_WORKERS=n (0: no parallelism).
 PYTEST_WORKERS ?= 3
 
 .PHONY: dev test unit suite lint mypy format validate checkov build demo bench redrive clean
@@ -46,7 +47,7 @@ unit: dev
 
 ## suite: every test, in parallel
 suite: dev
-	$(AWS_ENV) $(BIN)/python -m pytest $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS))
+	$(AWS_ENV) $(BIN)/python -m pytest $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist worksteal)
 
 lint: dev mypy
 	$(BIN)/ruff check layers functions tests scripts
