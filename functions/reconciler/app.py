@@ -1,24 +1,7 @@
 """Reconciles each VPC once its settle window closes: a batch of the settle queue (SQS FIFO, one
 message group per VPC), answered with a partial batch response (see template.yaml)."""
 
-from functools import cache
-from typing import TYPE_CHECKING, Any
-
-from vpce_remediator.dependencies import Dependencies
-from vpce_remediator.observability import lambda_handler
+from vpce_remediator.observability import lambda_entry
 from vpce_remediator.reconcile import handle_settled
-from vpce_remediator.runtime import lambda_dependencies
 
-if TYPE_CHECKING:  # the type only: a cold start imports nothing it does not run
-    from aws_lambda_powertools.utilities.typing import LambdaContext
-
-
-@cache
-def dependencies() -> Dependencies:
-    # Built at the first invocation, not at import, so a bad environment is a logged error.
-    return lambda_dependencies()
-
-
-@lambda_handler
-def handler(event: Any, context: "LambdaContext") -> dict[str, Any]:
-    return handle_settled(event, dependencies())
+handler = lambda_entry(handle_settled)

@@ -36,6 +36,21 @@ def lambda_handler(function: Handler) -> Handler:
     return handler
 
 
+def lambda_entry(use_case: Callable[[Any, Any], Any]) -> Handler:
+    """A function's handler: ``use_case(event, dependencies)`` with the container's dependencies, built at
+    the first invocation, not at import, so a bad environment is a logged error. Each app.py calls it once,
+    so each container (a fresh import) builds its own."""
+    from vpce_remediator.runtime import lambda_dependencies
+
+    dependencies = functools.cache(lambda_dependencies)
+
+    @lambda_handler
+    def handler(event: Any, context: Any) -> Any:
+        return use_case(event, dependencies())
+
+    return handler
+
+
 def _traced(handler: Handler) -> Handler:
     from aws_lambda_powertools.tracing import Tracer
 
