@@ -68,8 +68,18 @@ def calls(aws: Fidelity) -> Iterator[CallLog]:
 
 # What the remediator may send in a ModifyVpcEndpoint: subnets and route tables added or removed, private DNS
 # turned on. Never a policy (or its reset), a group, DNS options or an address type.
-ALLOWED_MODIFY_FORMS = {"Action", "Version", "VpcEndpointId", "AddSubnetId", "RemoveSubnetId", "AddRouteTableId"}
-ALLOWED_MODIFY_FORMS |= {"RemoveRouteTableId", "PrivateDnsEnabled"}
+ALLOWED_MODIFY_FORMS = frozenset(
+    {
+        "Action",
+        "Version",
+        "VpcEndpointId",
+        "AddSubnetId",
+        "RemoveSubnetId",
+        "AddRouteTableId",
+        "RemoveRouteTableId",
+        "PrivateDnsEnabled",
+    }
+)
 
 
 def modify_forms(body: dict) -> set[str]:

@@ -101,11 +101,9 @@ def missing_services(plans: Sequence[Plan]) -> list[str]:
 
 
 def printable(cell: str) -> str:
-    """A cell without control or format characters (a newline in a tag value would forge a row): each
-    becomes its escape, as Python writes it."""
-    if all(unicodedata.category(c)[0] not in "CZ" or c == " " for c in cell):
-        return cell
-    return "".join(c if unicodedata.category(c)[0] not in "CZ" or c == " " else repr(c)[1:-1] for c in cell)
+    """A cell without control, format or separator characters but the space (a newline in a tag value
+    would forge a row): each becomes its escape, as Python writes it."""
+    return "".join(repr(c)[1:-1] if c != " " and unicodedata.category(c)[0] in "CZ" else c for c in cell)
 
 
 def print_table(rows: Sequence[Row], out: TextIO) -> None:

@@ -30,16 +30,14 @@ class PolicyError(RemediatorError):
         self.problem = problem
 
 
-class Suspicious(RemediatorError):
-    """Something in the account claims to be the remediator's, or looks like it, and is not: counted in the
-    Errors metric (so the alarm fires) while the run goes on without trusting it."""
+# What only a person can fix: counted in the Errors metric (so the alarm fires) while the run goes on.
 
 
-class ImpersonatedOwnCall(Suspicious):
+class ImpersonatedOwnCall(RemediatorError):
     """A call with the remediator's user agent, made by a principal that is not one of its roles."""
 
 
-class UntrustedSecurityGroup(Suspicious):
+class UntrustedSecurityGroup(RemediatorError):
     """A group named like the remediator's whose tag or ingress rules the remediator did not write."""
 
 

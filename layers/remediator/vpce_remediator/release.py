@@ -207,7 +207,9 @@ def _group(snapshot: VpcSnapshot, deleted: set[str]) -> list[Action]:
     group = snapshot.details.security_group if snapshot.details is not None else None
     if group is not None:
         # Without the remediator's tag a group of its name is someone else's, however it is used; with it,
-        # rules the remediator never writes mean someone planted or changed it: left for a human.
+        # rules the remediator never writes mean someone planted or changed it: left for a human. Looser
+        # than the test for using it (SecurityGroup.trusted): a CIDR that no policy names any more stays in
+        # its own group after a policy change, and that group must still go when the VPC does.
         ours = group.owned and not group.other_ingress
         candidates = candidates | {group.id} if ours else candidates - {group.id}
     in_use = {
