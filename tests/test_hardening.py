@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from tests.emulation.account import Vpc, load_event, sample_event
+from tests.emulation.account import load_event, sample_event
 from tests.test_central import decisions, interface_endpoints
 from tests.test_observability import emf
 
@@ -64,24 +64,13 @@ def test_the_same_call_from_the_remediators_role_is_its_own(vpc, stack, ec2, cal
     assert delivery.result == {"status": "ignored", "reason": "own_call"} and calls.calls == []
 
 
-def plant_group(ec2, vpc: Vpc, tagged: bool = True) -> str:
-    """A group of the remediator's name, (tagged as its,) open to all traffic from anywhere."""
-    tags = [{"ResourceType": "security-group", "Tags": [{"Key": "managed-by", "Value": "vpce-remediator"}]}] if tagged else []
-    group = ec2.create_security_group(
-        GroupName="vpce-remediator-endpoints", Description="not ours", VpcId=vpc.id, TagSpecifications=tags
-    )["GroupId"]
-    everything = [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
-    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=everything)
-    return group
-
-
 def ingress(ec2, group: str) -> list[dict]:
     return ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissions"]
 
 
 def test_a_planted_group_with_the_remediators_name_and_tag_is_never_used(vpc, stack, ec2, logs, capsys):
     # Given a group anyone who may tag could make: the remediator's name and tag, all traffic from anywhere
-    group = plant_group(ec2, vpc)
+    group = vpc.plant_group()
     before = ingress(ec2, group)
     vpc.subnet("app-a", "eu-west-1a")
     capsys.readouterr()
@@ -100,7 +89,7 @@ def test_a_planted_group_with_the_remediators_name_and_tag_is_never_used(vpc, st
 
 def test_a_planted_group_is_not_released_either(vpc, stack, ec2):
     # Given a planted group in a VPC whose subnets all opted out (nothing of the remediator's is needed)
-    group = plant_group(ec2, vpc)
+    group = vpc.plant_group()
     vpc.subnet("app-a", "eu-west-1a")
     stack.publish(vpc.subnet_event("app-a"))
     stack.publish(vpc.opt_out("app-a"))
@@ -110,7 +99,7 @@ def test_a_planted_group_is_not_released_either(vpc, stack, ec2):
 
 def test_an_untagged_group_of_the_remediators_name_is_counted_too(vpc, stack, ec2, logs, capsys):
     # Given someone else's group (no tag) that took the remediator's name
-    plant_group(ec2, vpc, tagged=False)
+    vpc.plant_group(tagged=False)
     vpc.subnet("app-a", "eu-west-1a")
     capsys.readouterr()
     stack.publish(vpc.subnet_event("app-a"))

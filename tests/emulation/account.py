@@ -163,6 +163,20 @@ class Vpc:
         mine = [e for e in self.endpoints() if {"Key": "managed-by", "Value": "vpce-remediator"} in e.get("Tags", [])]
         return [e for e in mine if e["State"].lower() != "deleted"]
 
+    def plant_group(self, tagged: bool = True) -> str:
+        """What anyone who may tag can make: a group of the remediator's name (and, ``tagged``, its tag),
+        open to all traffic from anywhere."""
+        tags = [{"Key": "managed-by", "Value": "vpce-remediator"}]
+        group = self.ec2.create_security_group(
+            GroupName="vpce-remediator-endpoints",
+            Description="not the remediator's",
+            VpcId=self.id,
+            TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}] if tagged else [],
+        )["GroupId"]
+        everything = [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+        self.ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=everything)
+        return group
+
     def managed_groups(self) -> list[str]:
         groups = self.ec2.describe_security_groups(
             Filters=[{"Name": "vpc-id", "Values": [self.id]}, {"Name": "tag:managed-by", "Values": ["vpce-remediator"]}]

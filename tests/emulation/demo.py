@@ -294,14 +294,7 @@ def main() -> None:
         print("\nA planted group: in a third VPC, someone who may tag creates a group named vpce-remediator-endpoints,")
         print("tagged managed-by = vpce-remediator, open to all traffic from 0.0.0.0/0; then a subnet there opts in...")
         planted_vpc = Vpc.create(ec2, "10.40.0.0/16")
-        planted = ec2.create_security_group(
-            GroupName="vpce-remediator-endpoints",
-            Description="planted",
-            VpcId=planted_vpc.id,
-            TagSpecifications=[{"ResourceType": "security-group", "Tags": [{"Key": "managed-by", "Value": "vpce-remediator"}]}],
-        )["GroupId"]
-        everything = [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
-        ec2.authorize_security_group_ingress(GroupId=planted, IpPermissions=everything)
+        planted_vpc.plant_group()
         planted_vpc.subnet("planted-a", "eu-west-1a")
         metrics_before = len(emf.getvalue())
         with contextlib.redirect_stdout(emf):
