@@ -122,8 +122,9 @@ def plan_vpc(
         if any(isinstance(a, CreateInterfaceEndpoint | EnablePrivateDns) for a in interface_actions):
             if snapshot.details is None:
                 return Plan(snapshot.vpc_id, needs_details=True)
-            trusted = frozenset(c for p in policies.policies.values() for o in p.options.values() for c in o.allowed_cidrs)
-            interface_actions = _settle_interface_creates(snapshot, eligible, catalog, interface_actions, findings, trusted)
+            interface_actions = _settle_interface_creates(
+                snapshot, eligible, catalog, interface_actions, findings, policies.allowed_cidrs
+            )
         actions = gateway_actions + interface_actions
     if prune:
         unknown = [i for i, f in enumerate(findings) if f.reason == Reason.UNKNOWN_POLICY]

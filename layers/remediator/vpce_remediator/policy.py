@@ -52,6 +52,11 @@ class PolicySet:
         """The default policy alone: the services of the template's two parameters."""
         return cls({DEFAULT_POLICY: Policy(DEFAULT_POLICY, gateway_services, interface_services)})
 
+    @property
+    def allowed_cidrs(self) -> frozenset[str]:
+        """Every CIDR any policy allows into the managed group: with the VPC's own, all the group may hold."""
+        return frozenset(c for p in self.policies.values() for o in p.options.values() for c in o.allowed_cidrs)
+
     def resolve(self, tag_value: str) -> Policy | None:
         """The policy a tag value selects, or None when it names no known policy."""
         name = tag_value.strip().lower()
